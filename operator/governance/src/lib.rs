@@ -1,0 +1,30 @@
+//! The governance engine: `(product, policies) → decision`.
+//!
+//! Pure: no I/O, no clients, no clocks. The admission webhook, the controller, the
+//! `meshplane plan` CLI and the catalog all call [`Engine::evaluate`], so there is one
+//! truth about what is allowed.
+//!
+//! How a decision is made:
+//! 1. the policies whose scope matches the product are selected ([`scope`]);
+//! 2. built-in structural rules run (exactly one source, unique fields, ...) ([`structure`]);
+//! 3. defaults of every `Enforce` policy are composed, most restrictive winning, and
+//!    applied to what the product left unset ([`defaults`]); disagreements are reported
+//!    as conflicts;
+//! 4. each policy checks the effective product on its own ([`checks`]): findings of
+//!    `Enforce` policies are violations, of `Audit` policies warnings.
+#![forbid(unsafe_code)]
+
+pub mod checks;
+pub mod decision;
+pub mod defaults;
+mod engine;
+pub mod policy;
+pub mod scope;
+pub mod structure;
+
+pub use decision::{Conflict, Decision, Finding, Mutation, Rule};
+pub use engine::Engine;
+pub use policy::{validate_policy, CompiledPolicy, PolicyError, PolicyProblem};
+
+/// The name findings of the built-in rules carry in place of a policy name.
+pub const BUILT_IN: &str = "meshplane (built-in)";

@@ -1,0 +1,70 @@
+//! What the platform team configures once for all products (Helm values / flags).
+
+use serde::{Deserialize, Serialize};
+
+/// How topics are provisioned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TopicMode {
+    /// Strimzi `KafkaTopic` resources, reconciled by Strimzi's topic operator.
+    Strimzi {
+        /// Name of the `Kafka` cluster resource (the `strimzi.io/cluster` label).
+        cluster: String,
+        /// Namespace the topic operator watches; `None` puts topics beside the product.
+        namespace: Option<String>,
+    },
+    /// Topics created and updated directly through the Kafka admin API.
+    Direct,
+}
+
+/// Platform-wide settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformSettings {
+    /// Image of the `meshplane` binary, run as the ingestion worker.
+    pub image: String,
+    /// Prefix of every bucket name, e.g. `meshplane`.
+    pub bucket_prefix: String,
+    /// Kafka bootstrap servers the workers use.
+    pub kafka_bootstrap_servers: String,
+    /// How topics are provisioned.
+    pub topic_mode: TopicMode,
+    /// Replication factor of created topics.
+    pub topic_replicas: i32,
+    /// Partitions of created topics when the product names none.
+    pub default_partitions: i32,
+    /// Longest time raw (unmasked) events stay in a source topic; the table keeps the rest.
+    pub max_source_topic_retention_seconds: u64,
+    /// S3 endpoint URL the workers use (empty for AWS).
+    pub s3_endpoint: String,
+    /// S3 region.
+    pub s3_region: String,
+    /// Secret (in each product namespace) with `access-key-id` / `secret-access-key` for workers.
+    pub s3_credentials_secret: String,
+    /// Secret (in each product namespace) with the HMAC `key` used to pseudonymise PII.
+    pub masking_key_secret: String,
+    /// Port of the workers' metrics and health endpoints.
+    pub worker_metrics_port: u16,
+}
+
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        PlatformSettings {
+            image: "ghcr.io/meshplane/meshplane:0.1.0".into(),
+            bucket_prefix: "meshplane".into(),
+            kafka_bootstrap_servers: "kafka-kafka-bootstrap.kafka.svc:9092".into(),
+            topic_mode: TopicMode::Strimzi {
+                cluster: "kafka".into(),
+                namespace: Some("kafka".into()),
+            },
+            topic_replicas: 3,
+            default_partitions: 3,
+            max_source_topic_retention_seconds: 7 * 86_400,
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_credentials_secret: "meshplane-s3-credentials".into(),
+            masking_key_secret: "meshplane-masking-key".into(),
+            worker_metrics_port: 9464,
+        }
+    }
+}
