@@ -243,7 +243,9 @@ pub struct ProductsSource {
 }
 
 /// A reference to another DataProduct.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductReference {
     /// Name of the DataProduct.
@@ -501,7 +503,9 @@ pub struct QualityCheck {
 }
 
 /// Kinds of quality check.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum QualityCheckType {
     /// Every record matches the declared schema (types, required fields).

@@ -72,7 +72,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed_text_naming_it() {
-        for bad in ["", "d", "90", "9 0d", "-1d", "1.5h", "90days", "1h30m", "5é"] {
+        for bad in [
+            "", "d", "90", "9 0d", "-1d", "1.5h", "90days", "1h30m", "5é",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");
         }

@@ -123,9 +123,7 @@ pub fn load_all(text: &str, origin: &str) -> Result<Vec<Resource>, LoadError> {
             )));
         }
         resources.push(match kind.as_str() {
-            "DataProduct" => {
-                Resource::DataProduct(Box::new(strict(text, origin, number, &kind)?))
-            }
+            "DataProduct" => Resource::DataProduct(Box::new(strict(text, origin, number, &kind)?)),
             _ => Resource::GovernancePolicy(Box::new(strict(text, origin, number, &kind)?)),
         });
     }
@@ -164,7 +162,11 @@ fn strict<T: DeserializeOwned + kube::ResourceExt>(
             origin: origin.to_string(),
             document: number,
             kind: kind.to_string(),
-            name: resource.meta().name.clone().unwrap_or_else(|| "<unnamed>".into()),
+            name: resource
+                .meta()
+                .name
+                .clone()
+                .unwrap_or_else(|| "<unnamed>".into()),
             fields: unknown,
         })
     }

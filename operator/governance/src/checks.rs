@@ -2,28 +2,54 @@
 //! own, so every finding names the policy and the limit it set.
 
 use crate::decision::{Finding, Rule};
+use crate::field_patterns::{FieldFacts, FieldPatterns};
 use crate::policy::CompiledPolicy;
 use meshplane_api::duration;
 use meshplane_api::{DataProduct, EncryptionAlgorithm, QualityCheckType};
+use std::sync::Arc;
 
 /// Whether `term` occurs in `name` as whole `_`-separated parts (`user_id` occurs in
 /// `user_id` and `billing_user_id`, not in `superuser_identity`).
 pub fn contains_term(name: &str, term: &str) -> bool {
-    name.match_indices(term).any(|(at, _)| {
-        let before_ok = at == 0 || name.as_bytes()[at - 1] == b'_';
+    if term.is_empty() {
+        return false;
+    }
+    // Only part boundaries can start a match, so compare there instead of searching.
+    let bytes = name.as_bytes();
+    let starts = std::iter::once(0).chain(
+        bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'_')
+            .map(|(i, _)| i + 1),
+    );
+    starts.into_iter().any(|at| {
         let end = at + term.len();
-        let after_ok = end == name.len() || name.as_bytes()[end] == b'_';
-        before_ok && after_ok
+        end <= bytes.len()
+            && bytes[at] == term.as_bytes()[0]
+            && &bytes[at..end] == term.as_bytes()
+            && (end == bytes.len() || bytes[end] == b'_')
     })
 }
 
-/// Findings of `policy` on `product`.
-pub fn check(policy: &CompiledPolicy, product: &DataProduct) -> Vec<Finding> {
+/// Findings of `policy` on `product`; `facts[i]` holds the pattern matches of field `i`.
+pub fn check(
+    policy: &CompiledPolicy,
+    product: &DataProduct,
+    patterns: &FieldPatterns,
+    facts: &[Arc<FieldFacts>],
+) -> Vec<Finding> {
     let spec = &product.spec;
     let name = product.metadata.name.as_deref().unwrap_or_default();
     let mut out = Vec::new();
     let mut find = |path: String, rule: Rule, message: String, hint: String| {
-        out.push(Finding { path, rule, policy: policy.name.clone(), message, hint });
+        out.push(Finding {
+            path,
+            rule,
+            policy: policy.name.clone(),
+            message,
+            hint,
+        });
     };
 
     if let Some(pattern) = &policy.product_name {
@@ -31,7 +57,10 @@ pub fn check(policy: &CompiledPolicy, product: &DataProduct) -> Vec<Finding> {
             find(
                 "metadata.name".into(),
                 Rule::ProductName,
-                format!("product name `{name}` does not match `{}`", pattern.as_str()),
+                format!(
+                    "product name `{name}` does not match `{}`",
+                    pattern.as_str()
+                ),
                 format!("rename the product to match `{}`", pattern.as_str()),
             );
         }
@@ -40,35 +69,49 @@ pub fn check(policy: &CompiledPolicy, product: &DataProduct) -> Vec<Finding> {
     let naming = policy.policy.spec.naming.as_ref();
     for (i, field) in spec.schema.fields.iter().enumerate() {
         let at = |what: &str| format!("spec.schema.fields[{i}]{what}");
-        if let Some(pattern) = &policy.field_name {
-            if !pattern.is_match(&field.name) {
+        if let (Some(pattern), Some(facts)) = (&policy.field_name, facts.get(i)) {
+            if !patterns.name_allowed(facts, policy.index) {
                 find(
                     at(".name"),
                     Rule::FieldName,
-                    format!("field name `{}` does not match `{}`", field.name, pattern.as_str()),
+                    format!(
+                        "field name `{}` does not match `{}`",
+                        field.name,
+                        pattern.as_str()
+                    ),
                     format!("rename the field to match `{}`", pattern.as_str()),
                 );
             }
         }
-        for term in naming.map(|n| n.preferred_terms.as_slice()).unwrap_or_default() {
-            if contains_term(&field.name, &term.avoid) {
-                let suggestion = field.name.replace(&term.avoid, &term.use_instead);
-                find(
-                    at(".name"),
-                    Rule::PreferredTerm,
-                    format!(
-                        "field `{}` uses `{}`; the organisation's term is `{}`",
-                        field.name, term.avoid, term.use_instead
-                    ),
-                    format!("rename the field to `{suggestion}`"),
-                );
-            }
+        let terms = naming
+            .map(|n| n.preferred_terms.as_slice())
+            .unwrap_or_default();
+        let used = facts
+            .get(i)
+            .into_iter()
+            .flat_map(|f| patterns.avoided_terms(f, policy.index));
+        for term in used.filter_map(|t| terms.get(t)) {
+            let suggestion = field.name.replace(&term.avoid, &term.use_instead);
+            find(
+                at(".name"),
+                Rule::PreferredTerm,
+                format!(
+                    "field `{}` uses `{}`; the organisation's term is `{}`",
+                    field.name, term.avoid, term.use_instead
+                ),
+                format!("rename the field to `{suggestion}`"),
+            );
         }
         if !field.is_pii() {
             continue;
         }
         if let (Some(minimum), Some(declared)) = (
-            policy.policy.spec.classification.as_ref().and_then(|c| c.pii_minimum),
+            policy
+                .policy
+                .spec
+                .classification
+                .as_ref()
+                .and_then(|c| c.pii_minimum),
             field.classification,
         ) {
             if declared < minimum {
@@ -116,7 +159,10 @@ pub fn check(policy: &CompiledPolicy, product: &DataProduct) -> Vec<Finding> {
                 find(
                     "spec.encryption.algorithm".into(),
                     Rule::Encryption,
-                    format!("encryption uses {}, weaker than the required {required}", e.algorithm),
+                    format!(
+                        "encryption uses {}, weaker than the required {required}",
+                        e.algorithm
+                    ),
                     format!("set encryption.algorithm: {required}"),
                 );
             }
@@ -143,7 +189,12 @@ pub fn check(policy: &CompiledPolicy, product: &DataProduct) -> Vec<Finding> {
             .collect();
         if let (Some(limit), false) = (policy.max_pii_retention, pii_fields.is_empty()) {
             if retention > limit {
-                let text = policy.policy.spec.retention.as_ref().and_then(|r| r.max_pii.clone());
+                let text = policy
+                    .policy
+                    .spec
+                    .retention
+                    .as_ref()
+                    .and_then(|r| r.max_pii.clone());
                 let text = text.unwrap_or_default();
                 find(
                     "spec.retention".into(),
@@ -176,7 +227,11 @@ pub fn check(policy: &CompiledPolicy, product: &DataProduct) -> Vec<Finding> {
     }
 
     if let Some(classification) = spec.classification {
-        for rule in policy.access.iter().filter(|r| classification >= r.classification) {
+        for rule in policy
+            .access
+            .iter()
+            .filter(|r| classification >= r.classification)
+        {
             for (i, reader) in spec.access.readers.iter().enumerate() {
                 let subject_name = match (&reader.namespace, reader.kind) {
                     (Some(ns), meshplane_api::SubjectKind::ServiceAccount) => {
@@ -203,7 +258,10 @@ pub fn check(policy: &CompiledPolicy, product: &DataProduct) -> Vec<Finding> {
                             "{} may not read {classification} products",
                             reader.qualified_name()
                         ),
-                        format!("grant access to a subject matching one of: {}", patterns.join(", ")),
+                        format!(
+                            "grant access to a subject matching one of: {}",
+                            patterns.join(", ")
+                        ),
                     );
                 }
             }

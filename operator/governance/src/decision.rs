@@ -1,9 +1,14 @@
 //! What the engine returns.
 
-use meshplane_api::{Classification, DataProduct};
+use meshplane_api::{Classification, DataProduct, Encryption, MaskingStrategy};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
+
+/// A policy's name, shared: findings and mutations name their policy without copying it.
+pub type PolicyName = Arc<str>;
 
 /// The kind of rule a finding comes from; stable names for metrics and tooling.
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,7 +72,7 @@ pub struct Finding {
     /// The rule broken.
     pub rule: Rule,
     /// Name of the policy, or [`crate::BUILT_IN`].
-    pub policy: String,
+    pub policy: PolicyName,
     /// What is wrong.
     pub message: String,
     /// How to fix it.
@@ -84,23 +89,92 @@ impl fmt::Display for Finding {
     }
 }
 
+/// Where a mutation writes. Kept structured and rendered on demand: a product of 50
+/// fields gets about a hundred mutations on first admission, and admission is hot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MutationPath {
+    /// An attribute of a schema field: `spec.schema.fields[<index>].<attribute>`.
+    Field {
+        /// Index of the field.
+        index: usize,
+        /// Attribute set (`pii`, `classification`, `masking`).
+        attribute: &'static str,
+    },
+    /// A member of the spec, e.g. `spec.classification`.
+    Spec(&'static str),
+    /// A label: `metadata.labels[<key>]`.
+    Label(String),
+}
+
+impl fmt::Display for MutationPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MutationPath::Field { index, attribute } => {
+                write!(f, "spec.schema.fields[{index}].{attribute}")
+            }
+            MutationPath::Spec(member) => write!(f, "spec.{member}"),
+            MutationPath::Label(key) => write!(f, "metadata.labels[{key}]"),
+        }
+    }
+}
+
+impl Serialize for MutationPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The value a mutation sets.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum MutationValue {
+    /// A flag, e.g. `pii: true`.
+    Flag(bool),
+    /// A classification level.
+    Classification(Classification),
+    /// A masking strategy.
+    Masking(MaskingStrategy),
+    /// Encryption settings.
+    Encryption(Encryption),
+    /// A text, e.g. a label value.
+    Text(&'static str),
+}
+
+impl fmt::Display for MutationValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MutationValue::Flag(b) => write!(f, "{b}"),
+            MutationValue::Classification(c) => write!(f, "{c}"),
+            MutationValue::Masking(m) => write!(f, "{m}"),
+            MutationValue::Encryption(e) => {
+                write!(f, "{{enabled: {}, algorithm: {}}}", e.enabled, e.algorithm)
+            }
+            MutationValue::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
 /// A default the engine applied to a value the product left unset.
 #[derive(Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Mutation {
-    /// Path of the value set, e.g. `spec.schema.fields[3].masking`.
-    pub path: String,
+    /// Where it writes, e.g. `spec.schema.fields[3].masking`.
+    pub path: MutationPath,
     /// The value set.
-    pub value: serde_json::Value,
+    pub value: MutationValue,
     /// Why.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// The policy it comes from, or [`crate::BUILT_IN`].
-    pub policy: String,
+    pub policy: PolicyName,
 }
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {} ({}; policy {})", self.path, self.value, self.reason, self.policy)
+        write!(
+            f,
+            "{} = {} ({}; policy {})",
+            self.path, self.value, self.reason, self.policy
+        )
     }
 }
 

@@ -2,16 +2,19 @@
 //! unset. Declared values are never changed: a declaration that breaks a rule is a
 //! violation for [`crate::checks`], not something to rewrite.
 
-use crate::decision::{Conflict, Mutation};
+use crate::built_in_name;
+use crate::decision::PolicyName;
+use crate::decision::{Conflict, Mutation, MutationPath, MutationValue};
+use crate::field_patterns::{FieldFacts, FieldPatterns};
 use crate::policy::CompiledPolicy;
-use crate::BUILT_IN;
 use meshplane_api::{
     compliance_label_key, Classification, DataProduct, Encryption, EncryptionAlgorithm,
     MaskingStrategy,
 };
-use serde_json::json;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
+use std::sync::Arc;
 
 /// Classification of ordinary fields when no policy says otherwise.
 pub const BUILT_IN_FIELD_CLASSIFICATION: Classification = Classification::Internal;
@@ -26,7 +29,7 @@ pub struct Chosen<'a, T> {
     /// The value.
     pub value: T,
     /// Where it came from.
-    pub policy: &'a str,
+    pub policy: &'a PolicyName,
 }
 
 /// The defaults of all applicable `Enforce` policies, composed.
@@ -41,7 +44,7 @@ pub struct Composed<'a> {
     /// Masking by classification for fields that declare none.
     pub masking_by_classification: BTreeMap<Classification, Chosen<'a, MaskingStrategy>>,
     /// The first policy requiring encryption, if any.
-    pub encryption_required_by: Option<&'a str>,
+    pub encryption_required_by: Option<&'a PolicyName>,
     /// Algorithm for products that declare no encryption.
     pub encryption_algorithm: Chosen<'a, EncryptionAlgorithm>,
     /// Disagreements found while composing.
@@ -60,13 +63,16 @@ fn most_restrictive<'a, T: Copy + PartialEq + Display, K: Ord>(
     let Some(chosen) = positions.iter().copied().max_by_key(|c| strength(c.value)) else {
         return Chosen {
             value: built_in,
-            policy: BUILT_IN,
+            policy: built_in_name(),
         };
     };
     if positions.iter().any(|c| c.value != chosen.value) {
         conflicts.push(Conflict {
             setting: setting.to_string(),
-            positions: positions.iter().map(|c| format!("{}={}", c.policy, c.value)).collect(),
+            positions: positions
+                .iter()
+                .map(|c| format!("{}={}", c.policy, c.value))
+                .collect(),
             chosen: chosen.value.to_string(),
         });
     }
@@ -79,19 +85,36 @@ pub fn compose<'a>(policies: &[&'a CompiledPolicy]) -> Composed<'a> {
     let collect = |get: &dyn Fn(&'a CompiledPolicy) -> Option<Classification>| {
         policies
             .iter()
-            .filter_map(|p| get(p).map(|value| Chosen { value, policy: p.name.as_str() }))
+            .filter_map(|p| {
+                get(p).map(|value| Chosen {
+                    value,
+                    policy: &p.name,
+                })
+            })
             .collect::<Vec<_>>()
     };
     let default_field = most_restrictive(
         "classification.defaultField",
-        collect(&|p| p.policy.spec.classification.as_ref().and_then(|c| c.default_field)),
+        collect(&|p| {
+            p.policy
+                .spec
+                .classification
+                .as_ref()
+                .and_then(|c| c.default_field)
+        }),
         BUILT_IN_FIELD_CLASSIFICATION,
         |c| c,
         &mut conflicts,
     );
     let pii_minimum = most_restrictive(
         "classification.piiMinimum",
-        collect(&|p| p.policy.spec.classification.as_ref().and_then(|c| c.pii_minimum)),
+        collect(&|p| {
+            p.policy
+                .spec
+                .classification
+                .as_ref()
+                .and_then(|c| c.pii_minimum)
+        }),
         BUILT_IN_PII_CLASSIFICATION,
         |c| c,
         &mut conflicts,
@@ -102,7 +125,10 @@ pub fn compose<'a>(policies: &[&'a CompiledPolicy]) -> Composed<'a> {
             .iter()
             .filter_map(|p| {
                 let value = p.policy.spec.masking.as_ref()?.pii?;
-                Some(Chosen { value, policy: p.name.as_str() })
+                Some(Chosen {
+                    value,
+                    policy: &p.name,
+                })
             })
             .collect(),
         BUILT_IN_PII_MASKING,
@@ -116,7 +142,10 @@ pub fn compose<'a>(policies: &[&'a CompiledPolicy]) -> Composed<'a> {
             .filter_map(|p| {
                 let rules = &p.policy.spec.masking.as_ref()?.by_classification;
                 let rule = rules.iter().find(|r| r.classification == level)?;
-                Some(Chosen { value: rule.strategy, policy: p.name.as_str() })
+                Some(Chosen {
+                    value: rule.strategy,
+                    policy: &p.name,
+                })
             })
             .collect();
         if !positions.is_empty() {
@@ -132,15 +161,24 @@ pub fn compose<'a>(policies: &[&'a CompiledPolicy]) -> Composed<'a> {
     }
     let encryption_required_by = policies
         .iter()
-        .find(|p| p.policy.spec.encryption.as_ref().is_some_and(|e| e.required))
-        .map(|p| p.name.as_str());
+        .find(|p| {
+            p.policy
+                .spec
+                .encryption
+                .as_ref()
+                .is_some_and(|e| e.required)
+        })
+        .map(|p| &p.name);
     let encryption_algorithm = most_restrictive(
         "encryption.algorithm",
         policies
             .iter()
             .filter_map(|p| {
                 let value = p.policy.spec.encryption.as_ref()?.algorithm?;
-                Some(Chosen { value, policy: p.name.as_str() })
+                Some(Chosen {
+                    value,
+                    policy: &p.name,
+                })
             })
             .collect(),
         EncryptionAlgorithm::Aes256,
@@ -159,29 +197,48 @@ pub fn compose<'a>(policies: &[&'a CompiledPolicy]) -> Composed<'a> {
 }
 
 /// Applies the composed defaults to `product` in place and returns what was set.
-/// Also returns the derived classification and compliance tags.
+/// Also returns the derived classification and compliance tags. `facts` holds the
+/// pattern matches of each field name (empty when no policy applies).
 pub fn apply(
     product: &mut DataProduct,
     enforce: &[&CompiledPolicy],
     composed: &Composed<'_>,
+    patterns: &FieldPatterns,
+    facts: &[Arc<FieldFacts>],
 ) -> (Vec<Mutation>, Classification, BTreeSet<String>) {
     let mut mutations = Vec::new();
-    let mut set = |path: String, value: serde_json::Value, reason: String, policy: &str| {
-        mutations.push(Mutation { path, value, reason, policy: policy.to_string() });
+    let mut set = |path: MutationPath,
+                   value: MutationValue,
+                   reason: Cow<'static, str>,
+                   policy: &PolicyName| {
+        mutations.push(Mutation {
+            path,
+            value,
+            reason,
+            policy: policy.clone(),
+        });
     };
 
     for (i, field) in product.spec.schema.fields.iter_mut().enumerate() {
-        let at = |name: &str| format!("spec.schema.fields[{i}].{name}");
-        if field.pii.is_none() {
-            if let Some((policy, pattern)) = enforce
-                .iter()
-                .find_map(|p| p.detects_pii(&field.name).map(|pat| (p.name.as_str(), pat)))
-            {
+        let at = |attribute: &'static str| MutationPath::Field {
+            index: i,
+            attribute,
+        };
+        if let (None, Some(facts)) = (field.pii, facts.get(i)) {
+            if let Some((policy, pattern)) = enforce.iter().find_map(|p| {
+                patterns
+                    .pii_pattern(facts, p.index)
+                    .map(|pat| (&p.name, pat))
+            }) {
                 field.pii = Some(true);
                 set(
                     at("pii"),
-                    json!(true),
-                    format!("field name `{}` matches PII pattern `{pattern}`", field.name),
+                    MutationValue::Flag(true),
+                    format!(
+                        "field name `{}` matches PII pattern `{pattern}`",
+                        field.name
+                    )
+                    .into(),
                     policy,
                 );
             }
@@ -200,11 +257,11 @@ pub fn apply(
             field.classification = Some(chosen.value);
             set(
                 at("classification"),
-                json!(chosen.value),
+                MutationValue::Classification(chosen.value),
                 if pii {
-                    "default classification of personal data".to_string()
+                    "default classification of personal data".into()
                 } else {
-                    "default classification of fields".to_string()
+                    "default classification of fields".into()
                 },
                 chosen.policy,
             );
@@ -222,7 +279,12 @@ pub fn apply(
             if let Some((chosen, why)) = chosen {
                 if chosen.value != MaskingStrategy::None {
                     field.masking = Some(chosen.value);
-                    set(at("masking"), json!(chosen.value), why.to_string(), chosen.policy);
+                    set(
+                        at("masking"),
+                        MutationValue::Masking(chosen.value),
+                        why.into(),
+                        chosen.policy,
+                    );
                 }
             }
         }
@@ -236,30 +298,34 @@ pub fn apply(
         .filter_map(|f| f.classification)
         .max()
         .unwrap_or(Classification::Public);
-    let classification = product.spec.classification.map_or(highest_field, |c| c.max(highest_field));
+    let classification = product
+        .spec
+        .classification
+        .map_or(highest_field, |c| c.max(highest_field));
     if product.spec.classification != Some(classification) {
         product.spec.classification = Some(classification);
         set(
-            "spec.classification".into(),
-            json!(classification),
+            MutationPath::Spec("classification"),
+            MutationValue::Classification(classification),
             "a product is classified at least as high as its most sensitive field".into(),
-            BUILT_IN,
+            built_in_name(),
         );
     }
 
     if product.spec.encryption.is_none() {
         let algorithm = composed.encryption_algorithm;
-        product.spec.encryption = Some(Encryption {
+        let encryption = Encryption {
             enabled: true,
             algorithm: algorithm.value,
             kms_key_id: None,
-        });
+        };
+        product.spec.encryption = Some(encryption.clone());
         set(
-            "spec.encryption".into(),
-            json!({"enabled": true, "algorithm": algorithm.value.as_str()}),
+            MutationPath::Spec("encryption"),
+            MutationValue::Encryption(encryption),
             match composed.encryption_required_by {
-                Some(_) => "encryption at rest is required".to_string(),
-                None => "encryption at rest is on unless a product opts out".to_string(),
+                Some(_) => "encryption at rest is required".into(),
+                None => "encryption at rest is on unless a product opts out".into(),
             },
             composed.encryption_required_by.unwrap_or(algorithm.policy),
         );
@@ -270,7 +336,9 @@ pub fn apply(
     for policy in enforce {
         for rule in &policy.policy.spec.compliance_tags {
             let by_pii = rule.when_pii && has_pii;
-            let by_class = rule.when_classification_at_least.is_some_and(|c| classification >= c);
+            let by_class = rule
+                .when_classification_at_least
+                .is_some_and(|c| classification >= c);
             let by_domain = rule.when_domains.contains(&product.spec.domain);
             if by_pii || by_class || by_domain {
                 tags.insert(rule.tag.clone());
@@ -279,9 +347,9 @@ pub fn apply(
                 if labels.get(&key).map(String::as_str) != Some("true") {
                     labels.insert(key.clone(), "true".into());
                     set(
-                        format!("metadata.labels[{key}]"),
-                        json!("true"),
-                        format!("compliance tag `{}`", rule.tag),
+                        MutationPath::Label(key),
+                        MutationValue::Text("true"),
+                        format!("compliance tag `{}`", rule.tag).into(),
                         &policy.name,
                     );
                 }

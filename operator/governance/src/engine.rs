@@ -1,14 +1,17 @@
 //! Orchestration of a decision; see the crate documentation for the steps.
 
 use crate::decision::Decision;
+use crate::field_patterns::{FieldFacts, FieldPatterns};
 use crate::policy::{CompiledPolicy, PolicyError};
 use crate::{checks, defaults, scope, structure};
 use meshplane_api::{DataProduct, Enforcement, GovernancePolicy};
+use std::sync::Arc;
 
 /// A set of compiled policies. Compile once, evaluate many products.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     policies: Vec<CompiledPolicy>,
+    patterns: FieldPatterns,
 }
 
 impl Engine {
@@ -20,7 +23,14 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         // Policy order must not change a decision: evaluate by name.
         compiled.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Engine { policies: compiled })
+        for (index, policy) in compiled.iter_mut().enumerate() {
+            policy.index = index;
+        }
+        let patterns = FieldPatterns::new(&compiled);
+        Ok(Engine {
+            policies: compiled,
+            patterns,
+        })
     }
 
     /// The compiled policies, by name.
@@ -43,13 +53,22 @@ impl Engine {
 
         let mut violations = structure::check(product);
         let composed = defaults::compose(&enforce);
+        let facts: Vec<Arc<FieldFacts>> = if applicable.is_empty() {
+            Vec::new()
+        } else {
+            let fields = &product.spec.schema.fields;
+            fields
+                .iter()
+                .map(|f| self.patterns.facts(&f.name))
+                .collect()
+        };
         let mut effective = product.clone();
         let (mutations, classification, compliance_tags) =
-            defaults::apply(&mut effective, &enforce, &composed);
+            defaults::apply(&mut effective, &enforce, &composed, &self.patterns, &facts);
 
         let mut warnings = Vec::new();
         for policy in &applicable {
-            let findings = checks::check(policy, &effective);
+            let findings = checks::check(policy, &effective, &self.patterns, &facts);
             match policy.enforcement {
                 Enforcement::Enforce => violations.extend(findings),
                 Enforcement::Audit => warnings.extend(findings),
@@ -63,7 +82,7 @@ impl Engine {
             mutations,
             classification,
             compliance_tags,
-            policies: applicable.iter().map(|p| p.name.clone()).collect(),
+            policies: applicable.iter().map(|p| p.name.to_string()).collect(),
             effective,
         }
     }

@@ -18,13 +18,24 @@ pub mod checks;
 pub mod decision;
 pub mod defaults;
 mod engine;
+pub mod field_patterns;
+mod fnv;
 pub mod policy;
 pub mod scope;
 pub mod structure;
 
-pub use decision::{Conflict, Decision, Finding, Mutation, Rule};
+pub use decision::{
+    Conflict, Decision, Finding, Mutation, MutationPath, MutationValue, PolicyName, Rule,
+};
 pub use engine::Engine;
 pub use policy::{validate_policy, CompiledPolicy, PolicyError, PolicyProblem};
 
 /// The name findings of the built-in rules carry in place of a policy name.
 pub const BUILT_IN: &str = "meshplane (built-in)";
+
+/// [`BUILT_IN`] as a shared policy name.
+pub(crate) fn built_in_name() -> &'static PolicyName {
+    static NAME: std::sync::LazyLock<PolicyName> =
+        std::sync::LazyLock::new(|| PolicyName::from(BUILT_IN));
+    &NAME
+}

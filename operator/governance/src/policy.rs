@@ -1,8 +1,9 @@
 //! Checking a GovernancePolicy on its own and compiling it for fast evaluation.
 
+use crate::decision::PolicyName;
 use meshplane_api::duration;
 use meshplane_api::{Classification, Enforcement, GovernancePolicy, MaskingStrategy, SubjectKind};
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
@@ -60,7 +61,9 @@ pub struct CompiledAccessRule {
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
     /// Name of the policy.
-    pub name: String,
+    pub name: PolicyName,
+    /// Position in its engine (set by the engine).
+    pub index: usize,
     /// The policy as declared.
     pub policy: GovernancePolicy,
     /// Enforce or audit.
@@ -69,8 +72,6 @@ pub struct CompiledPolicy {
     pub product_name: Option<Regex>,
     /// Field name pattern.
     pub field_name: Option<Regex>,
-    /// PII detection patterns as one set; `None` when there are none.
-    pub pii_patterns: Option<RegexSet>,
     /// Maximum retention for products holding personal data.
     pub max_pii_retention: Option<Duration>,
     /// Maximum retention per classification.
@@ -79,11 +80,7 @@ pub struct CompiledPolicy {
     pub access: Vec<CompiledAccessRule>,
 }
 
-fn compile_regex(
-    pattern: &str,
-    path: String,
-    problems: &mut Vec<PolicyProblem>,
-) -> Option<Regex> {
+fn compile_regex(pattern: &str, path: String, problems: &mut Vec<PolicyProblem>) -> Option<Regex> {
     match Regex::new(pattern) {
         Ok(r) => Some(r),
         Err(e) => {
@@ -96,11 +93,7 @@ fn compile_regex(
     }
 }
 
-fn parse_limit(
-    text: &str,
-    path: String,
-    problems: &mut Vec<PolicyProblem>,
-) -> Option<Duration> {
+fn parse_limit(text: &str, path: String, problems: &mut Vec<PolicyProblem>) -> Option<Duration> {
     match duration::parse(text) {
         Ok(d) if d.is_zero() => {
             problems.push(PolicyProblem {
@@ -157,13 +150,13 @@ impl CompiledPolicy {
             None => (None, None),
         };
 
-        let mut pii_patterns = None;
         if let Some(detection) = &spec.pii_detection {
             for (i, p) in detection.field_patterns.iter().enumerate() {
-                compile_regex(p, format!("spec.piiDetection.fieldPatterns[{i}]"), &mut problems);
-            }
-            if !detection.field_patterns.is_empty() {
-                pii_patterns = RegexSet::new(&detection.field_patterns).ok();
+                compile_regex(
+                    p,
+                    format!("spec.piiDetection.fieldPatterns[{i}]"),
+                    &mut problems,
+                );
             }
         }
 
@@ -202,7 +195,8 @@ impl CompiledPolicy {
         let mut max_retention = Vec::new();
         if let Some(r) = &spec.retention {
             if let Some(text) = &r.max_pii {
-                max_pii_retention = parse_limit(text, "spec.retention.maxPii".into(), &mut problems);
+                max_pii_retention =
+                    parse_limit(text, "spec.retention.maxPii".into(), &mut problems);
             }
             let mut seen = BTreeSet::new();
             for (i, rule) in r.max_by_classification.iter().enumerate() {
@@ -224,7 +218,8 @@ impl CompiledPolicy {
             if rule.allowed.is_empty() {
                 problems.push(PolicyProblem {
                     path: format!("spec.access[{i}].allowed"),
-                    message: "an empty list would deny every reader; list at least one pattern".into(),
+                    message: "an empty list would deny every reader; list at least one pattern"
+                        .into(),
                 });
             }
             let allowed = rule
@@ -279,24 +274,16 @@ impl CompiledPolicy {
             });
         }
         Ok(CompiledPolicy {
-            name,
+            name: PolicyName::from(name),
+            index: 0,
             policy: policy.clone(),
             enforcement: spec.enforcement,
             product_name,
             field_name,
-            pii_patterns,
             max_pii_retention,
             max_retention,
             access,
         })
-    }
-
-    /// Whether this policy's patterns mark the field name as personal data; the first
-    /// matching pattern is returned for the message.
-    pub fn detects_pii(&self, field_name: &str) -> Option<&str> {
-        let set = self.pii_patterns.as_ref()?;
-        let index = set.matches(field_name).into_iter().next()?;
-        Some(&set.patterns()[index])
     }
 }
 

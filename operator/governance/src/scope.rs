@@ -5,8 +5,8 @@ use meshplane_api::{DataProduct, PolicyScope};
 /// Whether the scope selects the product.
 pub fn selects(scope: &PolicyScope, product: &DataProduct) -> bool {
     let namespace = product.metadata.namespace.as_deref().unwrap_or("default");
-    let namespace_ok = scope.namespaces.is_empty()
-        || scope.namespaces.iter().any(|n| glob_matches(n, namespace));
+    let namespace_ok =
+        scope.namespaces.is_empty() || scope.namespaces.iter().any(|n| glob_matches(n, namespace));
     let domain_ok = scope.domains.is_empty() || scope.domains.contains(&product.spec.domain);
     let labels = product.metadata.labels.as_ref();
     let labels_ok = scope

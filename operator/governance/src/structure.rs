@@ -1,7 +1,8 @@
 //! Built-in rules every product follows, whatever the policies say.
 
+use crate::built_in_name;
 use crate::decision::{Finding, Rule};
-use crate::BUILT_IN;
+use crate::fnv::BuildFnv;
 use meshplane_api::duration;
 use meshplane_api::{DataProduct, FieldType, MaskingStrategy, QualityCheckType};
 use std::collections::HashSet;
@@ -10,7 +11,7 @@ fn finding(path: impl Into<String>, rule: Rule, message: String, hint: &str) -> 
     Finding {
         path: path.into(),
         rule,
-        policy: BUILT_IN.to_string(),
+        policy: built_in_name().clone(),
         message,
         hint: hint.to_string(),
     }
@@ -69,9 +70,9 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
             "declare at least one field with a name and a type",
         ));
     }
-    let mut seen = HashSet::new();
+    let duplicates = duplicated_names(spec.schema.fields.iter().map(|f| f.name.as_str()));
     for (i, field) in spec.schema.fields.iter().enumerate() {
-        if !seen.insert(field.name.as_str()) {
+        if duplicates.contains(&i) {
             out.push(finding(
                 format!("spec.schema.fields[{i}].name"),
                 Rule::Schema,
@@ -91,7 +92,12 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
 
     for (path, text) in durations(product) {
         if let Err(e) = duration::parse(text) {
-            out.push(finding(path, Rule::Schema, e.to_string(), "e.g. `90d`, `5m`, `12h`"));
+            out.push(finding(
+                path,
+                Rule::Schema,
+                e.to_string(),
+                "e.g. `90d`, `5m`, `12h`",
+            ));
         }
     }
 
@@ -103,16 +109,29 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
             "declare output.table (and optionally output.stream)",
         ));
     }
-    if let Some(partitioning) = spec.output.table.as_ref().and_then(|t| t.partitioning.as_ref()) {
-        match spec.schema.fields.iter().find(|f| f.name == partitioning.field) {
+    if let Some(partitioning) = spec
+        .output
+        .table
+        .as_ref()
+        .and_then(|t| t.partitioning.as_ref())
+    {
+        match spec
+            .schema
+            .fields
+            .iter()
+            .find(|f| f.name == partitioning.field)
+        {
             None => out.push(finding(
                 "spec.output.table.partitioning.field",
                 Rule::Schema,
-                format!("partitioning field `{}` is not in the schema", partitioning.field),
+                format!(
+                    "partitioning field `{}` is not in the schema",
+                    partitioning.field
+                ),
                 "name a timestamp field of the schema",
             )),
-            Some(f) if !matches!(f.field_type, FieldType::Timestamp | FieldType::Date) => out
-                .push(finding(
+            Some(f) if !matches!(f.field_type, FieldType::Timestamp | FieldType::Date) => {
+                out.push(finding(
                     "spec.output.table.partitioning.field",
                     Rule::Schema,
                     format!(
@@ -120,15 +139,16 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
                         partitioning.field
                     ),
                     "partition by a field of type timestamp or date",
-                )),
+                ))
+            }
             Some(_) => {}
         }
     }
 
-    let mut check_names = HashSet::new();
+    let duplicate_checks = duplicated_names(spec.quality.iter().map(|q| q.name.as_str()));
     for (i, q) in spec.quality.iter().enumerate() {
         let path = format!("spec.quality[{i}]");
-        if !check_names.insert(q.name.as_str()) {
+        if duplicate_checks.contains(&i) {
             out.push(finding(
                 format!("{path}.name"),
                 Rule::Quality,
@@ -144,17 +164,22 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
             None if needs_field => out.push(finding(
                 format!("{path}.field"),
                 Rule::Quality,
-                format!("check `{}` of type {} needs a field", q.name, q.check_type.as_str()),
+                format!(
+                    "check `{}` of type {} needs a field",
+                    q.name,
+                    q.check_type.as_str()
+                ),
                 "name the field it checks",
             )),
-            Some(name) if !spec.schema.fields.iter().any(|f| &f.name == name) => {
-                out.push(finding(
-                    format!("{path}.field"),
-                    Rule::Quality,
-                    format!("check `{}` names `{name}`, which is not in the schema", q.name),
-                    "name a field of the schema",
-                ))
-            }
+            Some(name) if !spec.schema.fields.iter().any(|f| &f.name == name) => out.push(finding(
+                format!("{path}.field"),
+                Rule::Quality,
+                format!(
+                    "check `{}` names `{name}`, which is not in the schema",
+                    q.name
+                ),
+                "name a field of the schema",
+            )),
             _ => {}
         }
         match q.check_type {
@@ -183,7 +208,10 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
                 Some(Err(e)) => out.push(finding(
                     format!("{path}.pattern"),
                     Rule::Quality,
-                    format!("pattern of check `{}` is not a valid regular expression: {e}", q.name),
+                    format!(
+                        "pattern of check `{}` is not a valid regular expression: {e}",
+                        q.name
+                    ),
                     "fix the regular expression",
                 )),
                 Some(Ok(_)) => {}
@@ -200,11 +228,24 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
     out
 }
 
+/// Indices of every repeat of an earlier name.
+fn duplicated_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let mut seen: HashSet<&str, BuildFnv> = HashSet::default();
+    names
+        .enumerate()
+        .filter(|(_, name)| !seen.insert(name))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 fn durations(product: &DataProduct) -> Vec<(&'static str, &str)> {
     let spec = &product.spec;
     let mut out = vec![("spec.retention", spec.retention.as_str())];
     if let Some(t) = &spec.output.table {
-        out.push(("spec.output.table.updateInterval", t.update_interval.as_str()));
+        out.push((
+            "spec.output.table.updateInterval",
+            t.update_interval.as_str(),
+        ));
     }
     if let Some(slo) = &spec.slo {
         if let Some(f) = &slo.freshness {

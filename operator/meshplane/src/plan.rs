@@ -90,7 +90,10 @@ pub fn run(args: &PlanArgs) -> ExitCode {
                     serde_json::to_string_pretty(&reports).expect("reports serialize")
                 ),
             }
-            if reports.iter().all(|r| r.decision.allowed && r.plan_error.is_none()) {
+            if reports
+                .iter()
+                .all(|r| r.decision.allowed && r.plan_error.is_none())
+            {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -131,8 +134,10 @@ fn decide(args: &PlanArgs) -> Result<(Vec<ProductReport>, String), PlanCommandEr
                 path: path.display().to_string(),
                 source,
             })?;
-            serde_yaml::from_str(&text)
-                .map_err(|source| PlanCommandError::Settings { path: origin, source })?
+            serde_yaml::from_str(&text).map_err(|source| PlanCommandError::Settings {
+                path: origin,
+                source,
+            })?
         }
         None => PlatformSettings::default(),
     };
@@ -154,7 +159,13 @@ fn decide(args: &PlanArgs) -> Result<(Vec<ProductReport>, String), PlanCommandEr
         } else {
             (None, None)
         };
-        render(&mut text, &key, &decision, desired.as_ref(), plan_error.as_deref());
+        render(
+            &mut text,
+            &key,
+            &decision,
+            desired.as_ref(),
+            plan_error.as_deref(),
+        );
         reports.push(ProductReport {
             product: key,
             decision,
@@ -172,7 +183,11 @@ fn render(
     desired: Option<&DesiredState>,
     plan_error: Option<&str>,
 ) {
-    let verdict = if decision.allowed { "ADMITTED" } else { "REJECTED" };
+    let verdict = if decision.allowed {
+        "ADMITTED"
+    } else {
+        "REJECTED"
+    };
     let _ = writeln!(out, "# DataProduct {key}: {verdict}");
     let _ = writeln!(
         out,
@@ -181,9 +196,18 @@ fn render(
         if decision.compliance_tags.is_empty() {
             "none".to_string()
         } else {
-            decision.compliance_tags.iter().cloned().collect::<Vec<_>>().join(", ")
+            decision
+                .compliance_tags
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         },
-        if decision.policies.is_empty() { "none".to_string() } else { decision.policies.join(", ") }
+        if decision.policies.is_empty() {
+            "none".to_string()
+        } else {
+            decision.policies.join(", ")
+        }
     );
     let section = |out: &mut String, title: &str, lines: Vec<String>| {
         if !lines.is_empty() {
@@ -193,10 +217,30 @@ fn render(
             }
         }
     };
-    section(out, "violations", decision.violations.iter().map(ToString::to_string).collect());
-    section(out, "warnings", decision.warnings.iter().map(ToString::to_string).collect());
-    section(out, "conflicts", decision.conflicts.iter().map(ToString::to_string).collect());
-    section(out, "mutations", decision.mutations.iter().map(ToString::to_string).collect());
+    section(
+        out,
+        "violations",
+        decision
+            .violations
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    );
+    section(
+        out,
+        "warnings",
+        decision.warnings.iter().map(ToString::to_string).collect(),
+    );
+    section(
+        out,
+        "conflicts",
+        decision.conflicts.iter().map(ToString::to_string).collect(),
+    );
+    section(
+        out,
+        "mutations",
+        decision.mutations.iter().map(ToString::to_string).collect(),
+    );
     if let Some(error) = plan_error {
         let _ = writeln!(out, "#   planning failed: {error}");
     }
@@ -208,7 +252,11 @@ fn render(
             b.name,
             b.encryption.as_deref().unwrap_or("none"),
             b.expiration_days,
-            b.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+            b.tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         for t in &desired.topics {
             let _ = writeln!(
@@ -217,7 +265,11 @@ fn render(
                 t.name,
                 t.role,
                 t.partitions,
-                t.config.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+                t.config
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         let masked: Vec<String> = desired
@@ -227,12 +279,28 @@ fn render(
             .filter(|f| f.masking != meshplane_api::MaskingStrategy::None)
             .map(|f| format!("{} ({})", f.name, f.masking))
             .collect();
-        let _ = writeln!(out, "#   masked fields: {}", if masked.is_empty() { "none".into() } else { masked.join(", ") });
+        let _ = writeln!(
+            out,
+            "#   masked fields: {}",
+            if masked.is_empty() {
+                "none".into()
+            } else {
+                masked.join(", ")
+            }
+        );
         let _ = writeln!(out, "---");
-        let _ = write!(out, "{}", serde_yaml::to_string(&decision.effective).expect("product serializes"));
+        let _ = write!(
+            out,
+            "{}",
+            serde_yaml::to_string(&decision.effective).expect("product serializes")
+        );
         for object in &desired.objects {
             let _ = writeln!(out, "---");
-            let _ = write!(out, "{}", serde_yaml::to_string(object).expect("objects serialize"));
+            let _ = write!(
+                out,
+                "{}",
+                serde_yaml::to_string(object).expect("objects serialize")
+            );
         }
     }
 }

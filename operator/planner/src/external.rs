@@ -70,18 +70,27 @@ pub fn bucket(product: &DataProduct, settings: &PlatformSettings) -> Result<Buck
         None => (Some(EncryptionAlgorithm::Aes256.as_str().to_string()), None),
     };
     let mut tags = BTreeMap::from([
-        ("meshplane.dev/product".to_string(), format!("{namespace}.{name}")),
+        (
+            "meshplane.dev/product".to_string(),
+            format!("{namespace}.{name}"),
+        ),
         ("meshplane.dev/domain".to_string(), spec.domain.clone()),
         ("meshplane.dev/owner".to_string(), spec.owner.clone()),
         (
             "meshplane.dev/classification".to_string(),
-            spec.classification.map(|c| c.as_str()).unwrap_or("unclassified").to_string(),
+            spec.classification
+                .map(|c| c.as_str())
+                .unwrap_or("unclassified")
+                .to_string(),
         ),
     ]);
     let labels = product.metadata.labels.clone().unwrap_or_default();
     for key in labels.keys() {
         if let Some(tag) = key.strip_prefix("compliance.meshplane.dev/") {
-            tags.insert(format!("meshplane.dev/compliance.{tag}"), "true".to_string());
+            tags.insert(
+                format!("meshplane.dev/compliance.{tag}"),
+                "true".to_string(),
+            );
         }
     }
     Ok(BucketSpec {
@@ -105,15 +114,20 @@ pub fn cdc_topic(product: &DataProduct) -> String {
 }
 
 /// The product's topics: its Kafka (or CDC) source and its stream output port.
-pub fn topics(product: &DataProduct, settings: &PlatformSettings) -> Result<Vec<TopicSpec>, PlanError> {
+pub fn topics(
+    product: &DataProduct,
+    settings: &PlatformSettings,
+) -> Result<Vec<TopicSpec>, PlanError> {
     let spec = &product.spec;
     let retention = duration::parse(&spec.retention).map_err(|source| PlanError::Duration {
         product: product_key(product),
         field: "spec.retention",
         source,
     })?;
-    let raw_retention_ms =
-        retention.as_secs().min(settings.max_source_topic_retention_seconds) * 1000;
+    let raw_retention_ms = retention
+        .as_secs()
+        .min(settings.max_source_topic_retention_seconds)
+        * 1000;
     let mut topics = Vec::new();
     let source_name = match (&spec.source.kafka, &spec.source.cdc) {
         (Some(k), _) => Some((k.topic.clone(), k.partitions)),
@@ -144,7 +158,10 @@ pub fn topics(product: &DataProduct, settings: &PlatformSettings) -> Result<Vec<
                 .unwrap_or(settings.default_partitions),
             replicas: settings.topic_replicas,
             config: BTreeMap::from([
-                ("retention.ms".to_string(), (retention.as_secs() * 1000).to_string()),
+                (
+                    "retention.ms".to_string(),
+                    (retention.as_secs() * 1000).to_string(),
+                ),
                 ("cleanup.policy".to_string(), "delete".to_string()),
             ]),
         });

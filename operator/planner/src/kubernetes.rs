@@ -6,10 +6,10 @@ use crate::{labels, monitoring, names, product_key, PlanError};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar,
-    EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretKeySelector, SecurityContext, Service, ServiceAccount,
-    ServicePort, ServiceSpec, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SecretKeySelector, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -143,7 +143,9 @@ pub fn ingest_plan(
         dead_letter_prefix: bucket.dead_letter_prefix.clone(),
         fields,
         partition_field: partitioning.map(|p| p.field.clone()),
-        granularity: partitioning.map(|p| p.granularity).unwrap_or(Granularity::Hour),
+        granularity: partitioning
+            .map(|p| p.granularity)
+            .unwrap_or(Granularity::Hour),
         flush_interval_seconds: flush.as_secs().max(1),
         quality: spec.quality.clone(),
         stream_topic: spec.output.stream.as_ref().map(|s| s.topic.clone()),
@@ -507,14 +509,21 @@ fn worker_pod(
                 env: Some(vec![
                     plain_env("MESHPLANE_S3_ENDPOINT", &settings.s3_endpoint),
                     plain_env("AWS_REGION", &settings.s3_region),
-                    secret_env("AWS_ACCESS_KEY_ID", &settings.s3_credentials_secret, "access-key-id"),
+                    secret_env(
+                        "AWS_ACCESS_KEY_ID",
+                        &settings.s3_credentials_secret,
+                        "access-key-id",
+                    ),
                     secret_env(
                         "AWS_SECRET_ACCESS_KEY",
                         &settings.s3_credentials_secret,
                         "secret-access-key",
                     ),
                     secret_env("MESHPLANE_MASKING_KEY", &settings.masking_key_secret, "key"),
-                    plain_env("MESHPLANE_METRICS_ADDR", &format!("0.0.0.0:{}", settings.worker_metrics_port)),
+                    plain_env(
+                        "MESHPLANE_METRICS_ADDR",
+                        &format!("0.0.0.0:{}", settings.worker_metrics_port),
+                    ),
                 ]),
                 ports: Some(vec![ContainerPort {
                     name: Some("metrics".into()),

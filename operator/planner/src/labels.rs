@@ -14,11 +14,23 @@ pub const MANAGED_BY: &str = "meshplane";
 pub fn for_child(product: &DataProduct, component: &str) -> BTreeMap<String, String> {
     let name = product.metadata.name.clone().unwrap_or_default();
     BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), format!("meshplane-{component}")),
+        (
+            "app.kubernetes.io/name".to_string(),
+            format!("meshplane-{component}"),
+        ),
         ("app.kubernetes.io/instance".to_string(), name.clone()),
-        ("app.kubernetes.io/component".to_string(), component.to_string()),
-        ("app.kubernetes.io/part-of".to_string(), "meshplane".to_string()),
-        ("app.kubernetes.io/managed-by".to_string(), MANAGED_BY.to_string()),
+        (
+            "app.kubernetes.io/component".to_string(),
+            component.to_string(),
+        ),
+        (
+            "app.kubernetes.io/part-of".to_string(),
+            "meshplane".to_string(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            MANAGED_BY.to_string(),
+        ),
         (PRODUCT_LABEL.to_string(), name),
         (DOMAIN_LABEL.to_string(), product.spec.domain.clone()),
     ])
@@ -27,7 +39,13 @@ pub fn for_child(product: &DataProduct, component: &str) -> BTreeMap<String, Str
 /// The labels that select a product's ingestion pods.
 pub fn worker_selector(product: &DataProduct) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), "meshplane-ingest".to_string()),
-        (PRODUCT_LABEL.to_string(), product.metadata.name.clone().unwrap_or_default()),
+        (
+            "app.kubernetes.io/name".to_string(),
+            "meshplane-ingest".to_string(),
+        ),
+        (
+            PRODUCT_LABEL.to_string(),
+            product.metadata.name.clone().unwrap_or_default(),
+        ),
     ])
 }

@@ -13,7 +13,11 @@ pub fn dns_label_chars(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         let c = c.to_ascii_lowercase();
-        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' };
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        };
         if c == '-' && (out.is_empty() || out.ends_with('-')) {
             continue;
         }
@@ -69,18 +73,36 @@ mod tests {
 
     #[test]
     fn short_names_are_kept_readable() {
-        assert_eq!(bucket("meshplane", "orders", "orders"), "meshplane-orders-orders");
+        assert_eq!(
+            bucket("meshplane", "orders", "orders"),
+            "meshplane-orders-orders"
+        );
         assert_eq!(child("orders", "ingest"), "orders-ingest");
         assert_eq!(kafka_topic_resource("orders.events"), "orders-events");
     }
 
     #[test]
     fn long_names_are_cut_with_a_hash_and_stay_distinct() {
-        let a = bucket("meshplane", "a-very-long-namespace-name-for-a-domain", "customer-profile-history-v2");
-        let b = bucket("meshplane", "a-very-long-namespace-name-for-a-domain", "customer-profile-history-v3");
+        let a = bucket(
+            "meshplane",
+            "a-very-long-namespace-name-for-a-domain",
+            "customer-profile-history-v2",
+        );
+        let b = bucket(
+            "meshplane",
+            "a-very-long-namespace-name-for-a-domain",
+            "customer-profile-history-v3",
+        );
         assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
         assert_ne!(a, b);
-        assert_eq!(a, bucket("meshplane", "a-very-long-namespace-name-for-a-domain", "customer-profile-history-v2"));
+        assert_eq!(
+            a,
+            bucket(
+                "meshplane",
+                "a-very-long-namespace-name-for-a-domain",
+                "customer-profile-history-v2"
+            )
+        );
     }
 
     #[test]

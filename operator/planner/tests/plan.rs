@@ -1,0 +1,320 @@
+//! The planner on the examples, after governance has admitted them.
+
+use meshplane_api::load::{load_all, Resource};
+use meshplane_api::{DataProduct, GovernancePolicy, MaskingStrategy};
+use meshplane_governance::Engine;
+use meshplane_planner::{plan, DesiredState, PlatformSettings, TopicMode, TopicRole};
+use serde_json::Value;
+
+fn load(text: &str) -> (Vec<DataProduct>, Vec<GovernancePolicy>) {
+    let mut products = Vec::new();
+    let mut policies = Vec::new();
+    for r in load_all(text, "fixture").unwrap() {
+        match r {
+            Resource::DataProduct(p) => products.push(*p),
+            Resource::GovernancePolicy(p) => policies.push(*p),
+        }
+    }
+    (products, policies)
+}
+
+fn admitted(example: &str) -> DataProduct {
+    let (mut products, _) = load(example);
+    let (_, policies) = load(include_str!("../../../examples/policy.yaml"));
+    let decision = Engine::new(&policies)
+        .unwrap()
+        .evaluate(&products.remove(0));
+    assert!(decision.allowed, "{:?}", decision.violations);
+    let mut effective = decision.effective;
+    effective.metadata.uid = Some("0b7c6d9e-1111-2222-3333-444455556666".into());
+    effective
+}
+
+fn kinds(state: &DesiredState) -> Vec<String> {
+    state
+        .objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn object<'a>(state: &'a DesiredState, kind: &str) -> &'a Value {
+    state
+        .objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+#[test]
+fn orders_gets_an_encrypted_bucket_with_a_90_day_lifecycle_and_tags() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let b = &state.bucket;
+    assert_eq!(b.name, "meshplane-orders-orders");
+    assert_eq!(b.encryption.as_deref(), Some("AES256"));
+    assert_eq!(b.expiration_days, 90);
+    assert_eq!(b.tags["meshplane.dev/classification"], "confidential");
+    assert_eq!(b.tags["meshplane.dev/compliance.gdpr"], "true");
+    assert_eq!(b.tags["meshplane.dev/domain"], "orders");
+}
+
+#[test]
+fn orders_gets_every_kubernetes_object_owned_and_labelled() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let names = kinds(&state);
+    for expected in [
+        "KafkaTopic/orders-events",
+        "ConfigMap/orders-ingest-plan",
+        "ServiceAccount/orders-ingest",
+        "Role/orders-ingest",
+        "RoleBinding/orders-ingest",
+        "Role/orders-readers",
+        "RoleBinding/orders-readers",
+        "Deployment/orders-ingest",
+        "Service/orders-metrics",
+        "ServiceMonitor/orders-ingest",
+        "PrometheusRule/orders-slo",
+        "ConfigMap/orders-dashboard",
+    ] {
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for o in &state.objects {
+        let meta = &o["metadata"];
+        assert_eq!(
+            meta["labels"]["app.kubernetes.io/managed-by"], "meshplane",
+            "{}",
+            o["kind"]
+        );
+        assert_eq!(meta["labels"]["meshplane.dev/product"], "orders");
+        if meta["namespace"] == "orders" {
+            assert_eq!(
+                meta["ownerReferences"][0]["kind"], "DataProduct",
+                "{}",
+                o["kind"]
+            );
+            assert_eq!(meta["ownerReferences"][0]["controller"], true);
+        }
+        assert!(meta["name"].as_str().unwrap().len() <= 63);
+    }
+    let topic = object(&state, "KafkaTopic");
+    assert_eq!(topic["metadata"]["namespace"], "kafka");
+    assert_eq!(topic["spec"]["topicName"], "orders.events");
+    assert_eq!(topic["spec"]["partitions"], 6);
+    assert!(
+        topic["metadata"]["ownerReferences"].is_null(),
+        "cross-namespace owners are not allowed"
+    );
+}
+
+#[test]
+fn the_ingest_plan_masks_both_pii_fields_and_partitions_hourly() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let p = &state.ingest_plan;
+    let masked: Vec<(&str, MaskingStrategy)> = p
+        .fields
+        .iter()
+        .filter(|f| f.masking != MaskingStrategy::None)
+        .map(|f| (f.name.as_str(), f.masking))
+        .collect();
+    assert_eq!(
+        masked,
+        vec![
+            ("customer_email", MaskingStrategy::Hash),
+            ("shipping_address", MaskingStrategy::Hash)
+        ]
+    );
+    assert_eq!(p.flush_interval_seconds, 300);
+    assert_eq!(p.partition_field.as_deref(), Some("event_time"));
+    let kafka = p.source.kafka.as_ref().unwrap();
+    assert_eq!(kafka.topic, "orders.events");
+    assert_eq!(kafka.consumer_group, "meshplane.orders.orders");
+    let map = object(&state, "ConfigMap");
+    let embedded: meshplane_api::ingest_plan::IngestPlan =
+        serde_json::from_str(map["data"]["plan.json"].as_str().unwrap()).unwrap();
+    assert_eq!(&embedded, p);
+}
+
+#[test]
+fn personal_data_is_masked_in_the_plan_even_if_admission_was_bypassed() {
+    let (mut products, _) = load(include_str!("../../../examples/orders.yaml"));
+    let mut raw = products.remove(0);
+    raw.spec.schema.fields[2].masking = Some(MaskingStrategy::None);
+    let state = plan(&raw, &PlatformSettings::default()).unwrap();
+    assert_eq!(state.ingest_plan.fields[2].masking, MaskingStrategy::Hash);
+}
+
+#[test]
+fn raw_topic_retention_is_capped_and_stream_topics_keep_the_product_retention() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/payments.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let source = state
+        .topics
+        .iter()
+        .find(|t| t.role == TopicRole::Source)
+        .unwrap();
+    assert_eq!(
+        source.config["retention.ms"],
+        (7u64 * 86_400_000).to_string()
+    );
+    let stream = state
+        .topics
+        .iter()
+        .find(|t| t.role == TopicRole::StreamOutput)
+        .unwrap();
+    assert_eq!(stream.name, "payments.failed.masked");
+    assert_eq!(
+        stream.config["retention.ms"],
+        (180u64 * 86_400_000).to_string()
+    );
+}
+
+#[test]
+fn direct_mode_renders_no_kafka_topic_resources() {
+    let settings = PlatformSettings {
+        topic_mode: TopicMode::Direct,
+        ..PlatformSettings::default()
+    };
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &settings,
+    )
+    .unwrap();
+    assert!(!kinds(&state).iter().any(|k| k.starts_with("KafkaTopic/")));
+    assert_eq!(state.topics.len(), 1);
+}
+
+#[test]
+fn batch_and_derived_products_run_as_cronjobs_on_their_schedule() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/exchange-rates.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    assert_eq!(object(&state, "CronJob")["spec"]["schedule"], "0 * * * *");
+    assert!(state.topics.is_empty());
+    let state = plan(
+        &admitted(include_str!("../../../examples/daily-revenue.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    assert_eq!(object(&state, "CronJob")["spec"]["schedule"], "15 0 * * *");
+    let inputs = &state.ingest_plan.source.products.as_ref().unwrap().inputs;
+    assert_eq!(inputs[0].bucket, "meshplane-orders-orders");
+    assert_eq!(inputs[1].bucket, "meshplane-finance-exchange-rates");
+}
+
+#[test]
+fn cdc_products_get_a_debezium_connector_routed_to_their_topic() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/customer-profile.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let connector = object(&state, "KafkaConnector");
+    assert_eq!(
+        connector["spec"]["class"],
+        "io.debezium.connector.postgresql.PostgresConnector"
+    );
+    assert_eq!(
+        connector["spec"]["config"]["table.include.list"],
+        "public.customers"
+    );
+    assert_eq!(
+        connector["spec"]["config"]["transforms.route.replacement"],
+        "meshplane.cdc.customers.customer-profile"
+    );
+    assert!(
+        state
+            .ingest_plan
+            .source
+            .kafka
+            .as_ref()
+            .unwrap()
+            .change_events
+    );
+    assert!(kinds(&state).contains(&"Deployment/customer-profile-ingest".to_string()));
+}
+
+#[test]
+fn planning_is_deterministic() {
+    let product = admitted(include_str!("../../../examples/orders.yaml"));
+    let settings = PlatformSettings::default();
+    assert_eq!(
+        plan(&product, &settings).unwrap(),
+        plan(&product, &settings).unwrap()
+    );
+}
+
+#[test]
+fn the_freshness_slo_becomes_an_alert_and_the_dashboard_has_the_four_graphs() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let rule = object(&state, "PrometheusRule");
+    let text = rule.to_string();
+    assert!(text.contains("DataProductFreshnessSLOBreached"));
+    assert!(
+        text.contains("meshplane_ingest_freshness_seconds{product=\\\"orders/orders\\\"}) > 600"),
+        "{text}"
+    );
+    let dashboard = state
+        .objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "orders-dashboard")
+        .unwrap();
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let json = dashboard["data"]["orders-dashboard.json"].as_str().unwrap();
+    for title in [
+        "Ingestion lag",
+        "Throughput",
+        "Rejected records",
+        "Query latency",
+    ] {
+        assert!(json.contains(title), "{title}");
+    }
+}
+
+#[test]
+fn readers_are_bound_to_the_read_credentials_role() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let binding = state
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "RoleBinding" && o["metadata"]["name"] == "orders-readers")
+        .unwrap();
+    let subjects = binding["subjects"].as_array().unwrap();
+    assert_eq!(subjects[0]["kind"], "Group");
+    assert_eq!(subjects[0]["name"], "analytics-analysts");
+    assert_eq!(subjects[1]["kind"], "ServiceAccount");
+    assert_eq!(subjects[1]["namespace"], "finance");
+}
