@@ -29,13 +29,16 @@ unit: ## Unit, fixture and property tests of every crate
 	$(CARGO) test --workspace
 
 .PHONY: crds
-crds: ## Regenerate crds/ from the Rust types
+crds: ## Regenerate crds/ (and the chart's copy) from the Rust types
 	$(CARGO) run -q -p meshplane -- crds > crds/meshplane.dev_crds.yaml
+	cp crds/meshplane.dev_crds.yaml charts/meshplane/crds/meshplane.dev_crds.yaml
 
 .PHONY: crds-check
 crds-check: ## Fail when crds/ drifts from the Rust types
 	@$(CARGO) run -q -p meshplane -- crds | diff -u crds/meshplane.dev_crds.yaml - \
 	  || { echo "crds/ is out of date: run 'make crds' and commit the result"; exit 1; }
+	@diff -u crds/meshplane.dev_crds.yaml charts/meshplane/crds/meshplane.dev_crds.yaml \
+	  || { echo "charts/meshplane/crds is out of date: run 'make crds' and commit the result"; exit 1; }
 
 .PHONY: bench-governance
 bench-governance: ## Criterion: governance decisions per second (50 fields x 5 policies)
