@@ -17,7 +17,7 @@ build: ## Build the meshplane binary
 	$(CARGO) build --release -p meshplane
 
 .PHONY: test
-test: lint crds-check unit ## Run every test (lint, CRD drift, unit/handler tests)
+test: lint crds-check unit e2e ## Run every test: lint, CRD drift, unit, and e2e against the local stack
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -43,3 +43,27 @@ crds-check: ## Fail when crds/ drifts from the Rust types
 .PHONY: bench-governance
 bench-governance: ## Criterion: governance decisions per second (50 fields x 5 policies)
 	$(CARGO) bench -p meshplane-governance --bench decisions
+
+.PHONY: stack-up
+stack-up: ## Build (cached) and start the local stack: etcd, kube-apiserver, controller-manager, Kafka, SeaweedFS
+	@bash $(STACK)/up.sh
+
+.PHONY: stack-down
+stack-down: ## Stop the local stack; fails if any of its processes is left
+	@bash $(STACK)/down.sh
+
+.PHONY: stack-status
+stack-status: ## Show which components of the local stack run, and their logs
+	@bash $(STACK)/status.sh
+
+.PHONY: stack-clean
+stack-clean: stack-down ## Stop the stack and delete its state (.stack/)
+	rm -rf .stack
+
+# Runs the e2e suite against the local stack, then stops the stack (KEEP_STACK=1 keeps it).
+.PHONY: e2e
+e2e: stack-up ## End-to-end tests through kubectl, a Kafka client and an S3 client
+	@set -a; source .stack/env; set +a; status=0; \
+	  "$$(e2e/python.sh)/bin/pytest" -q e2e/tests || status=$$?; \
+	  if [[ -z "$(KEEP_STACK)" ]]; then bash $(STACK)/down.sh || status=1; fi; \
+	  exit $$status

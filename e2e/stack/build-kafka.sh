@@ -4,9 +4,9 @@
 source "$(dirname "$0")/lib.sh"
 need mvn "to fetch Kafka from Maven Central"
 need java "to run Kafka"
-out="$BIN_DIR/kafka-$KAFKA_VERSION"
+out="$KAFKA_HOME"
 [[ -f "$out/.complete" ]] && exit 0
-work="$CACHE_DIR/build/kafka-$KAFKA_VERSION"
+work="$CACHE_DIR/build/$(basename "$KAFKA_HOME")"
 mkdir -p "$work" "$out/libs"
 cat > "$work/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -21,6 +21,7 @@ cat > "$work/pom.xml" <<POM
     <dependency><groupId>org.apache.kafka</groupId><artifactId>connect-runtime</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>connect-json</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>2.24.3</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>2.0.17</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.24.3</version></dependency>
   </dependencies>
 </project>

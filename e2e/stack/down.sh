@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Stops every component of the local stack and checks that no process is left behind.
+# Data stays in the state directory; `make stack-clean` removes it.
+source "$(dirname "$0")/lib.sh"
+for name in seaweedfs kafka kube-controller-manager kube-apiserver etcd; do
+  if running "$name"; then log "stopping $name"; fi
+  stop "$name"
+done
+left=$(pgrep -f "$STATE_DIR" || true)
+if [[ -n "$left" ]]; then
+  die "processes still running from $STATE_DIR: $left"
+fi
+log "stack down"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Shows each component of the local stack as running or stopped, and where its log is.
+source "$(dirname "$0")/lib.sh"
+status=0
+for name in etcd kube-apiserver kube-controller-manager kafka seaweedfs; do
+  if running "$name"; then
+    printf '  %-24s running  (pid %s)  %s\n' "$name" "$(pid_of "$name")" "$LOG_DIR/$name.log"
+  else
+    printf '  %-24s stopped  %s\n' "$name" "$LOG_DIR/$name.log"
+    status=1
+  fi
+done
+[[ -f "$ENV_FILE" ]] && echo "  env: source $ENV_FILE"
+exit $status

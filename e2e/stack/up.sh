@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Starts the local platform stack on 127.0.0.1: etcd, kube-apiserver,
+# kube-controller-manager, Kafka (KRaft) and SeaweedFS (S3). Builds what is missing
+# first (cached by version). Safe to run twice; a half-started stack is cleaned up.
+source "$(dirname "$0")/lib.sh"
+started_at=$SECONDS
+
+build() {
+  local t0=$SECONDS
+  "$STACK_DIR/build-kubernetes.sh"
+  "$STACK_DIR/build-gomodule.sh" etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
+  "$STACK_DIR/build-gomodule.sh" weed github.com/seaweedfs/seaweedfs "$SEAWEEDFS_VERSION" github.com/seaweedfs/seaweedfs/weed
+  "$STACK_DIR/build-kafka.sh"
+  "$STACK_DIR/pki.sh"
+  (( SECONDS - t0 > 5 )) && log "builds finished in $((SECONDS - t0)) s"
+  return 0
+}
+
+# ensure NAME PORT...: leaves a healthy running component alone; otherwise clears its
+# remains and checks its ports are free. Returns 1 when it is already running.
+ensure() {
+  local name=$1; shift
+  if running "$name"; then return 1; fi
+  stop "$name"
+  local port
+  for port in "$@"; do
+    port_open "$port" && die "port $port (for $name) is in use by another process; free it or set the port variable (see e2e/stack/lib.sh)"
+  done
+  : > "$LOG_DIR/$name.log"
+  return 0
+}
+
+kubeconfig() { # kubeconfig FILE USER
+  cat > "$1" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $PKI_DIR/ca.crt
+users:
+- name: $2
+  user:
+    client-certificate: $PKI_DIR/$2.crt
+    client-key: $PKI_DIR/$2.key
+contexts:
+- name: local
+  context: { cluster: local, user: $2 }
+current-context: local
+KC
+}
+
+up_etcd() {
+  ensure etcd "$ETCD_PORT" "$ETCD_PEER_PORT" || return 0
+  log "starting etcd $ETCD_VERSION on 127.0.0.1:$ETCD_PORT"
+  start etcd "$ETCD_BIN" --name meshplane --data-dir "$STATE_DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "meshplane=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync=true --log-level warn
+  wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+}
+
+up_apiserver() {
+  ensure kube-apiserver "$APISERVER_PORT" || return 0
+  log "starting kube-apiserver $KUBERNETES_VERSION on 127.0.0.1:$APISERVER_PORT"
+  start kube-apiserver "$KUBE_BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+    --secure-port "$APISERVER_PORT" --cert-dir "$PKI_DIR" \
+    --tls-cert-file "$PKI_DIR/apiserver.crt" --tls-private-key-file "$PKI_DIR/apiserver.key" \
+    --client-ca-file "$PKI_DIR/ca.crt" --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
+    --authorization-mode RBAC --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$PKI_DIR/sa.pub" --service-account-signing-key-file "$PKI_DIR/sa.key" \
+    --enable-priority-and-fairness=false --v=1
+  kubeconfig "$KUBECONFIG_FILE" admin
+  wait_for kube-apiserver 120 "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz
+}
+
+up_controller_manager() {
+  ensure kube-controller-manager "$KCM_PORT" || return 0
+  log "starting kube-controller-manager (garbage collector, deployments, namespaces)"
+  kubeconfig "$STATE_DIR/kcm.kubeconfig" kcm
+  start kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
+    --kubeconfig "$STATE_DIR/kcm.kubeconfig" --authentication-kubeconfig "$STATE_DIR/kcm.kubeconfig" \
+    --authorization-kubeconfig "$STATE_DIR/kcm.kubeconfig" --leader-elect=false \
+    --use-service-account-credentials=true \
+    --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
+    --service-account-private-key-file "$PKI_DIR/sa.key" --root-ca-file "$PKI_DIR/ca.crt" \
+    --controllers '*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller' \
+    --v=1
+  wait_for kube-controller-manager 60 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
+}
+
+up_kafka() {
+  ensure kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" || return 0
+  log "starting Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+  local dir="$STATE_DIR/kafka"
+  mkdir -p "$dir"
+  cat > "$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+PROPS
+  cat > "$dir/log4j2.properties" <<'L4J'
+rootLogger.level=WARN
+rootLogger.appenderRef.stdout.ref=STDOUT
+appender.stdout.type=Console
+appender.stdout.name=STDOUT
+appender.stdout.layout.type=PatternLayout
+appender.stdout.layout.pattern=[%d] %p %m (%c)%n
+logger.kafka.name=kafka.server.KafkaServer
+logger.kafka.level=INFO
+L4J
+  local java_opts=(-Xms256m -Xmx1g -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$KAFKA_HOME/libs/*")
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    java "${java_opts[@]}" kafka.tools.StorageTool format --standalone \
+      -t "$(java "${java_opts[@]}" kafka.tools.StorageTool random-uuid)" -c "$dir/server.properties" \
+      >>"$LOG_DIR/kafka.log" 2>&1 || die "formatting Kafka storage failed; see $LOG_DIR/kafka.log"
+  fi
+  start kafka java "${java_opts[@]}" kafka.Kafka "$dir/server.properties"
+  wait_for kafka 120 port_open "$KAFKA_PORT"
+}
+
+up_seaweedfs() {
+  ensure seaweedfs "$S3_PORT" "$WEED_MASTER_PORT" "$WEED_VOLUME_PORT" "$WEED_FILER_PORT" || return 0
+  log "starting SeaweedFS (S3 on 127.0.0.1:$S3_PORT)"
+  local dir="$STATE_DIR/seaweedfs"
+  mkdir -p "$dir/data"
+  cat > "$dir/s3.json" <<JSON
+{"identities": [{"name": "meshplane", "credentials": [{"accessKey": "$S3_ACCESS_KEY", "secretKey": "$S3_SECRET_KEY"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+JSON
+  # SSE-S3 needs a key-encryption key; keep it with the data so restarts can decrypt.
+  [[ -s "$dir/sse_kek" ]] || openssl rand -hex 32 > "$dir/sse_kek"
+  [[ -s "$dir/kek_passphrase" ]] || openssl rand -hex 32 > "$dir/kek_passphrase"
+  WEED_S3_SSE_KEK=$(cat "$dir/sse_kek") WEED_S3_SSE_KEK_PASSPHRASE=$(cat "$dir/kek_passphrase") \
+  start seaweedfs "$WEED_BIN" server -ip 127.0.0.1 -ip.bind 127.0.0.1 -dir "$dir/data" \
+    -master.port "$WEED_MASTER_PORT" -master.telemetry=false -master.volumeSizeLimitMB 256 \
+    -volume.port "$WEED_VOLUME_PORT" -volume.max 0 \
+    -filer -filer.port "$WEED_FILER_PORT" \
+    -s3 -s3.port "$S3_PORT" -s3.config "$dir/s3.json" -s3.port.iceberg 0 -s3.port.lance 0
+  wait_for seaweedfs 90 curl -s -o /dev/null -w '%{http_code}' --fail-with-body "http://127.0.0.1:$S3_PORT/healthz"
+}
+
+write_env() {
+  cat > "$ENV_FILE" <<ENV
+# Written by e2e/stack/up.sh: source it to talk to the local stack.
+export KUBECONFIG=$KUBECONFIG_FILE
+export PATH=$KUBE_BIN:\$PATH
+export MESHPLANE_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+export MESHPLANE_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+export AWS_REGION=us-east-1
+export MESHPLANE_STACK_DIR=$STATE_DIR
+export MESHPLANE_KAFKA_HOME=$KAFKA_HOME
+ENV
+}
+
+install_crds() {
+  local kubectl=("$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE")
+  "$STACK_DIR/third-party-crds.sh"
+  "${kubectl[@]}" apply --server-side --force-conflicts -f "$REPO_DIR/crds/" -f "$STATE_DIR/third-party-crds/" \
+    >>"$LOG_DIR/crds.log" 2>&1 || die "installing CRDs failed; see $LOG_DIR/crds.log"
+  "${kubectl[@]}" wait --for condition=Established --timeout 60s crd --all >>"$LOG_DIR/crds.log" 2>&1 \
+    || die "CRDs did not become Established; see $LOG_DIR/crds.log"
+}
+
+build
+started_ok=0
+# A half-started stack is worse than none: stop everything if any step fails.
+trap '[[ $started_ok == 1 ]] || { log "start-up failed: stopping what was started"; "$STACK_DIR/down.sh" >/dev/null 2>&1 || true; }' EXIT
+boot_at=$SECONDS
+up_etcd
+up_apiserver
+up_controller_manager
+up_kafka
+up_seaweedfs
+write_env
+install_crds
+started_ok=1
+log "stack up in $((SECONDS - boot_at)) s (total $((SECONDS - started_at)) s); logs in $LOG_DIR"
+log "use it with: source $ENV_FILE"
