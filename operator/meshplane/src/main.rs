@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod plan;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ enum Command {
     ///
     /// Exit status: 0 every product admitted, 1 any product rejected, 2 bad input.
     Plan(plan::PlanArgs),
+    /// Serve the admission webhooks (HTTPS) that enforce governance in the API server.
+    Webhook(webhook::WebhookArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Plan(args) => plan::run(&args),
+        Command::Webhook(args) => webhook::run(args),
     }
 }
 
@@ -45,4 +49,30 @@ pub(crate) fn read_input(path: &PathBuf) -> std::io::Result<(String, String)> {
     } else {
         Ok((std::fs::read_to_string(path)?, path.display().to_string()))
     }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub(crate) fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

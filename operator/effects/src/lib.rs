@@ -1,0 +1,8 @@
+//! The effects layer: the only code that performs I/O against Kubernetes. Everything it
+//! applies is computed by the pure crates (governance, planner, admission builders).
+#![forbid(unsafe_code)]
+
+pub mod webhook;
+
+/// The field manager of every object Meshplane applies.
+pub const FIELD_MANAGER: &str = "meshplane";

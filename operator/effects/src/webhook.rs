@@ -1,0 +1,241 @@
+//! Running the admission webhook against a cluster: certificates kept in a Secret,
+//! webhook configurations applied with the CA bundle, policies watched into the engine.
+
+use futures::StreamExt;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::ByteString;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::Client;
+use meshplane_admission::certs::{self, CertBundle};
+use meshplane_admission::configuration::{webhook_configurations, WebhookTarget};
+use meshplane_admission::AdmissionState;
+use meshplane_api::GovernancePolicy;
+use meshplane_governance::{validate_policy, Engine};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Keys of the certificate Secret.
+const CA_CERT: &str = "ca.crt";
+const CA_KEY: &str = "ca.key";
+const TLS_CERT: &str = "tls.crt";
+const TLS_KEY: &str = "tls.key";
+const NOT_AFTER_ANNOTATION: &str = "meshplane.dev/not-after";
+const NAMES_ANNOTATION: &str = "meshplane.dev/names";
+
+/// A step of running the webhook failed.
+#[derive(Debug, Error)]
+pub enum WebhookError {
+    /// Reading the certificate Secret failed.
+    #[error("failed to read Secret {namespace}/{name}: {source}")]
+    ReadSecret {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// Writing the certificate Secret failed.
+    #[error("failed to write Secret {namespace}/{name}: {source}")]
+    WriteSecret {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// Issuing a certificate failed.
+    #[error("failed to issue the webhook certificate: {0}")]
+    Issue(#[from] certs::CertError),
+    /// Applying a webhook configuration failed.
+    #[error("failed to apply the {kind} webhook configuration: {source}")]
+    ApplyConfiguration {
+        /// Mutating or Validating.
+        kind: &'static str,
+        /// Cause.
+        source: kube::Error,
+    },
+}
+
+fn text(secret: &Secret, key: &str) -> Option<String> {
+    let bytes = secret.data.as_ref()?.get(key)?;
+    String::from_utf8(bytes.0.clone()).ok()
+}
+
+fn bundle_from(secret: &Secret) -> Option<CertBundle> {
+    let annotations = secret.metadata.annotations.as_ref()?;
+    Some(CertBundle {
+        ca_cert_pem: text(secret, CA_CERT)?,
+        ca_key_pem: text(secret, CA_KEY)?,
+        cert_pem: text(secret, TLS_CERT)?,
+        key_pem: text(secret, TLS_KEY)?,
+        not_after: annotations.get(NOT_AFTER_ANNOTATION)?.parse().ok()?,
+        names: annotations
+            .get(NAMES_ANNOTATION)?
+            .split(',')
+            .map(String::from)
+            .collect(),
+    })
+}
+
+/// The serving certificate from Secret `namespace/name`, issued (or renewed, keeping the
+/// CA) when missing, expiring within 30 days, or for other names.
+pub async fn ensure_certificate(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    names: &[String],
+    now_unix: i64,
+) -> Result<CertBundle, WebhookError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let existing = secrets
+        .get_opt(name)
+        .await
+        .map_err(|source| WebhookError::ReadSecret {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })?;
+    let current = existing.as_ref().and_then(bundle_from);
+    if let Some(bundle) = &current {
+        if !certs::needs_renewal(bundle, names, now_unix) {
+            return Ok(bundle.clone());
+        }
+    }
+    let ca = current
+        .as_ref()
+        .map(|b| (b.ca_cert_pem.as_str(), b.ca_key_pem.as_str()));
+    let bundle = certs::issue(ca, names, now_unix)?;
+    tracing::info!(secret = %format!("{namespace}/{name}"), not_after = bundle.not_after, "issued webhook serving certificate");
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            annotations: Some(BTreeMap::from([
+                (
+                    NOT_AFTER_ANNOTATION.to_string(),
+                    bundle.not_after.to_string(),
+                ),
+                (NAMES_ANNOTATION.to_string(), bundle.names.join(",")),
+            ])),
+            ..ObjectMeta::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(BTreeMap::from([
+            (
+                CA_CERT.to_string(),
+                ByteString(bundle.ca_cert_pem.clone().into_bytes()),
+            ),
+            (
+                CA_KEY.to_string(),
+                ByteString(bundle.ca_key_pem.clone().into_bytes()),
+            ),
+            (
+                TLS_CERT.to_string(),
+                ByteString(bundle.cert_pem.clone().into_bytes()),
+            ),
+            (
+                TLS_KEY.to_string(),
+                ByteString(bundle.key_pem.clone().into_bytes()),
+            ),
+        ])),
+        ..Secret::default()
+    };
+    secrets
+        .patch(
+            name,
+            &PatchParams::apply(crate::FIELD_MANAGER).force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .map_err(|source| WebhookError::WriteSecret {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })?;
+    Ok(bundle)
+}
+
+/// Applies both webhook configurations with the CA bundle (server-side apply).
+pub async fn apply_configurations(
+    client: &Client,
+    target: &WebhookTarget,
+    ca_bundle: &str,
+    operator_namespace: &str,
+) -> Result<(), WebhookError> {
+    let (mutating, validating) = webhook_configurations(target, ca_bundle, operator_namespace);
+    let params = PatchParams::apply(crate::FIELD_MANAGER).force();
+    let name = meshplane_admission::configuration::CONFIGURATION_NAME;
+    Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .patch(name, &params, &Patch::Apply(&mutating))
+        .await
+        .map_err(|source| WebhookError::ApplyConfiguration {
+            kind: "mutating",
+            source,
+        })?;
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .patch(name, &params, &Patch::Apply(&validating))
+        .await
+        .map_err(|source| WebhookError::ApplyConfiguration {
+            kind: "validating",
+            source,
+        })?;
+    Ok(())
+}
+
+/// Builds an engine from the usable policies; an unusable one (admitted before the
+/// webhook existed) is skipped and logged rather than stopping governance.
+pub fn engine_from(policies: &[GovernancePolicy]) -> Engine {
+    let usable: Vec<GovernancePolicy> = policies
+        .iter()
+        .filter(|p| {
+            let problems = validate_policy(p);
+            for problem in &problems {
+                tracing::error!(policy = ?p.metadata.name, %problem, "GovernancePolicy is invalid and not in force");
+            }
+            problems.is_empty()
+        })
+        .cloned()
+        .collect();
+    Engine::new(&usable).expect("validated policies compile")
+}
+
+/// Watches GovernancePolicies and keeps `state`'s engine equal to the policies in force.
+/// Signals `ready` after the first complete listing. Runs until the watch ends.
+pub async fn keep_engine_current(
+    client: Client,
+    state: Arc<AdmissionState>,
+    ready: tokio::sync::watch::Sender<bool>,
+) {
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(
+            Api::<GovernancePolicy>::all(client),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Err(e) => tracing::warn!(error = %e, "watching GovernancePolicies failed; retrying"),
+            // Mid-listing the store is incomplete; rebuild once the listing is done.
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            Ok(watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                let policies: Vec<GovernancePolicy> =
+                    reader.state().iter().map(|p| (**p).clone()).collect();
+                state.replace_engine(engine_from(&policies));
+                let _ = ready.send(true);
+                tracing::info!(policies = policies.len(), "governance engine updated");
+            }
+        }
+    }
+}
