@@ -63,6 +63,7 @@ stack-clean: stack-down ## Stop the stack and delete its state (.stack/)
 # Runs the e2e suite against the local stack, then stops the stack (KEEP_STACK=1 keeps it).
 .PHONY: e2e
 e2e: stack-up ## End-to-end tests through kubectl, a Kafka client and an S3 client
+	$(CARGO) build -p meshplane
 	@set -a; source .stack/env; set +a; status=0; \
 	  "$$(e2e/python.sh)/bin/pytest" -q e2e/tests || status=$$?; \
 	  if [[ -z "$(KEEP_STACK)" ]]; then bash $(STACK)/down.sh || status=1; fi; \

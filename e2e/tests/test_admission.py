@@ -1,0 +1,158 @@
+"""Governance enforced by the API server: the admission webhook (`meshplane webhook`)
+registered with the real kube-apiserver, exercised with kubectl exactly as users type."""
+import os
+import re
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import REPO, kubectl, kubectl_json, wait_until
+
+WEBHOOK_ADDR = os.environ.get("MESHPLANE_WEBHOOK_ADDR", "127.0.0.1:9443")
+OPERATOR_NAMESPACE = "meshplane-system"
+
+
+def example(name, namespace):
+    with open(f"{REPO}/examples/{name}") as f:
+        text = f.read()
+    return re.sub(r"(?m)^  namespace: .*$", f"  namespace: {namespace}", text)
+
+
+def meshplane_binary():
+    path = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/debug/meshplane")
+    if not os.path.exists(path):
+        pytest.fail(f"{path} does not exist: build it with `cargo build -p meshplane` (make e2e does)")
+    return path
+
+
+def start_webhook(log):
+    return subprocess.Popen(
+        [meshplane_binary(), "webhook", "--listen", WEBHOOK_ADDR, "--url", f"https://{WEBHOOK_ADDR}",
+         "--namespace", OPERATOR_NAMESPACE],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def rejected(namespace):
+    """A dry run of a product the platform policy rejects: fails once governance is in force."""
+    proc = kubectl("apply", "--dry-run=server", "-f", "-",
+                   input=example("rejected/pii-over-retention.yaml", namespace), check=False)
+    return proc.returncode != 0 and "violates governance" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def webhook(tmp_path_factory):
+    kubectl("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OPERATOR_NAMESPACE}\n")
+    probe_ns = f"probe-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", probe_ns)
+    log = open(tmp_path_factory.mktemp("webhook") / "webhook.log", "w+")
+    process = start_webhook(log)
+    try:
+        wait_until(lambda: kubectl("get", "validatingwebhookconfiguration", "meshplane", check=False).returncode == 0
+                   or process.poll() is not None, 60, "the webhook configurations")
+        assert process.poll() is None, open(log.name).read()
+        kubectl("apply", "-f", f"{REPO}/examples/policy.yaml")
+        kubectl("delete", "-f", f"{REPO}/examples/audit-policy.yaml", "--ignore-not-found")
+        wait_until(lambda: rejected(probe_ns), 60, "the platform policy to be in force")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        # Never leave a failurePolicy=Fail webhook pointing at nothing behind.
+        kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "meshplane",
+                "--ignore-not-found")
+        kubectl("delete", "namespace", probe_ns, "--wait=false", check=False)
+        log.close()
+
+
+def test_orders_is_admitted_and_stored_with_its_pii_masked(webhook, namespace):
+    kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
+    product = kubectl_json("-n", namespace, "get", "dataproduct", "orders")
+    fields = {f["name"]: f for f in product["spec"]["schema"]["fields"]}
+    for pii in ["customer_email", "shipping_address"]:
+        assert fields[pii]["masking"] == "hash" and fields[pii]["pii"] is True
+        assert fields[pii]["classification"] == "confidential"
+    assert product["spec"]["classification"] == "confidential"
+    assert product["spec"]["encryption"] == {"enabled": True, "algorithm": "AES256"}
+    assert product["metadata"]["labels"]["compliance.meshplane.dev/gdpr"] == "true"
+
+
+@pytest.mark.parametrize("how", [
+    ["create", "-f", "-"],
+    ["apply", "-f", "-"],
+    ["apply", "--server-side", "-f", "-"],
+    ["create", "--dry-run=server", "-f", "-"],
+])
+def test_pii_kept_too_long_is_rejected_with_the_engines_message(webhook, namespace, how):
+    proc = kubectl(*how, input=example("rejected/pii-over-retention.yaml", namespace), check=False)
+    assert proc.returncode != 0
+    assert 'admission webhook "validate.dataproducts.meshplane.dev" denied the request' in proc.stderr
+    assert "retention 730d exceeds the maximum 365d for personal data (PII field `customer_email`)" in proc.stderr
+    assert "policy platform-baseline" in proc.stderr
+    assert kubectl("-n", namespace, "get", "dataproduct", "orders-archive", check=False).returncode != 0
+
+
+@pytest.mark.parametrize("how", [
+    ["create", "-f", "-"],
+    ["apply", "--server-side", "-f", "-"],
+    ["apply", "--dry-run=server", "-f", "-"],
+])
+def test_user_id_is_rejected_naming_customer_id(webhook, namespace, how):
+    proc = kubectl(*how, input=example("rejected/user-id-naming.yaml", namespace), check=False)
+    assert proc.returncode != 0
+    assert "the organisation's term is `customer_id`" in proc.stderr
+
+
+@pytest.mark.parametrize("how", ["patch", "server-side-apply", "dry-run"])
+def test_an_update_that_breaks_the_policy_is_rejected(webhook, namespace, how):
+    kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
+    if how == "server-side-apply":
+        proc = kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
+                       input=example("orders.yaml", namespace).replace("retention: 90d", "retention: 730d"), check=False)
+    else:
+        extra = ["--dry-run=server"] if how == "dry-run" else []
+        proc = kubectl("-n", namespace, "patch", "dataproduct", "orders", "--type=merge",
+                       "-p", '{"spec":{"retention":"730d"}}', *extra, check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert "exceeds the maximum 365d for personal data" in proc.stderr
+    assert kubectl_json("-n", namespace, "get", "dataproduct", "orders")["spec"]["retention"] == "90d"
+
+
+def test_an_audit_policy_warns_and_admits(webhook, namespace):
+    kubectl("apply", "-f", f"{REPO}/examples/audit-policy.yaml")
+    try:
+        def warned():
+            kubectl("-n", namespace, "delete", "dataproduct", "orders", "--ignore-not-found")
+            proc = kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
+            return "Warning: policy freshness-checks-preview (Audit): spec.quality: a freshness quality check is required" in proc.stderr
+        wait_until(warned, 60, "the Audit policy's warning")
+        assert kubectl("-n", namespace, "get", "dataproduct", "orders").returncode == 0
+    finally:
+        kubectl("delete", "-f", f"{REPO}/examples/audit-policy.yaml", "--ignore-not-found")
+
+
+def test_an_invalid_policy_is_rejected_naming_the_pattern(webhook):
+    policy = (
+        "apiVersion: meshplane.dev/v1alpha1\nkind: GovernancePolicy\nmetadata:\n  name: broken-patterns\n"
+        "spec:\n  piiDetection:\n    fieldPatterns: ['email', '([unclosed']\n"
+    )
+    proc = kubectl("apply", "-f", "-", input=policy, check=False)
+    assert proc.returncode != 0
+    assert "spec.piiDetection.fieldPatterns[1]" in proc.stderr and "([unclosed" in proc.stderr
+
+
+def test_the_operator_namespace_is_exempt(webhook):
+    proc = kubectl("apply", "--dry-run=server", "-f", "-",
+                   input=example("rejected/pii-over-retention.yaml", OPERATOR_NAMESPACE), check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_with_the_webhook_stopped_products_cannot_be_created(webhook, namespace):
+    """failurePolicy: Fail — governance cannot be bypassed by taking the webhook down."""
+    webhook.terminate()
+    webhook.wait(timeout=30)
+    proc = kubectl("apply", "-f", "-", input=example("orders.yaml", namespace), check=False)
+    assert proc.returncode != 0
+    assert "failed calling webhook" in proc.stderr
+    assert kubectl("-n", namespace, "get", "dataproduct", "orders", check=False).returncode != 0
