@@ -44,6 +44,10 @@ crds-check: ## Fail when crds/ drifts from the Rust types
 bench-governance: ## Criterion: governance decisions per second (50 fields x 5 policies)
 	$(CARGO) bench -p meshplane-governance --bench decisions
 
+.PHONY: bench-admission
+bench-admission: stack-up ## Webhook latency at 500 req/s and its cost on a kubectl create (local stack)
+	@bash e2e/bench/admission.sh
+
 .PHONY: stack-up
 stack-up: ## Build (cached) and start the local stack: etcd, kube-apiserver, controller-manager, Kafka, SeaweedFS
 	@bash $(STACK)/up.sh

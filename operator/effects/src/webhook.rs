@@ -8,7 +8,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Client;
 use meshplane_admission::certs::{self, CertBundle};
@@ -86,7 +86,9 @@ fn bundle_from(secret: &Secret) -> Option<CertBundle> {
 }
 
 /// The serving certificate from Secret `namespace/name`, issued (or renewed, keeping the
-/// CA) when missing, expiring within 30 days, or for other names.
+/// CA) when missing, expiring within 30 days, or for other names. Replicas race safely:
+/// the Secret is created or replaced with optimistic concurrency, and a replica that
+/// loses reads the winner's certificate, so every replica serves one CA.
 pub async fn ensure_certificate(
     client: &Client,
     namespace: &str,
@@ -95,26 +97,52 @@ pub async fn ensure_certificate(
     now_unix: i64,
 ) -> Result<CertBundle, WebhookError> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let existing = secrets
-        .get_opt(name)
-        .await
-        .map_err(|source| WebhookError::ReadSecret {
-            namespace: namespace.into(),
-            name: name.into(),
-            source,
-        })?;
-    let current = existing.as_ref().and_then(bundle_from);
-    if let Some(bundle) = &current {
-        if !certs::needs_renewal(bundle, names, now_unix) {
-            return Ok(bundle.clone());
+    let read_error = |source| WebhookError::ReadSecret {
+        namespace: namespace.into(),
+        name: name.into(),
+        source,
+    };
+    let write_error = |source| WebhookError::WriteSecret {
+        namespace: namespace.into(),
+        name: name.into(),
+        source,
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let existing = secrets.get_opt(name).await.map_err(read_error)?;
+        let current = existing.as_ref().and_then(bundle_from);
+        if let Some(bundle) = &current {
+            if !certs::needs_renewal(bundle, names, now_unix) {
+                return Ok(bundle.clone());
+            }
+        }
+        let ca = current
+            .as_ref()
+            .map(|b| (b.ca_cert_pem.as_str(), b.ca_key_pem.as_str()));
+        let bundle = certs::issue(ca, names, now_unix)?;
+        let mut secret = certificate_secret(namespace, name, &bundle);
+        let written = match &existing {
+            None => secrets.create(&PostParams::default(), &secret).await,
+            Some(old) => {
+                secret.metadata.resource_version = old.metadata.resource_version.clone();
+                secrets.replace(name, &PostParams::default(), &secret).await
+            }
+        };
+        match written {
+            Ok(_) => {
+                tracing::info!(secret = %format!("{namespace}/{name}"), not_after = bundle.not_after, "issued webhook serving certificate");
+                return Ok(bundle);
+            }
+            // Another replica wrote first: use its certificate.
+            Err(kube::Error::Api(e)) if e.code == 409 && attempts < 5 => continue,
+            Err(e) => return Err(write_error(e)),
         }
     }
-    let ca = current
-        .as_ref()
-        .map(|b| (b.ca_cert_pem.as_str(), b.ca_key_pem.as_str()));
-    let bundle = certs::issue(ca, names, now_unix)?;
-    tracing::info!(secret = %format!("{namespace}/{name}"), not_after = bundle.not_after, "issued webhook serving certificate");
-    let secret = Secret {
+}
+
+fn certificate_secret(namespace: &str, name: &str, bundle: &CertBundle) -> Secret {
+    Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(namespace.into()),
@@ -125,6 +153,10 @@ pub async fn ensure_certificate(
                 ),
                 (NAMES_ANNOTATION.to_string(), bundle.names.join(",")),
             ])),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_string(),
+                "meshplane".to_string(),
+            )])),
             ..ObjectMeta::default()
         },
         type_: Some("kubernetes.io/tls".into()),
@@ -147,20 +179,7 @@ pub async fn ensure_certificate(
             ),
         ])),
         ..Secret::default()
-    };
-    secrets
-        .patch(
-            name,
-            &PatchParams::apply(crate::FIELD_MANAGER).force(),
-            &Patch::Apply(&secret),
-        )
-        .await
-        .map_err(|source| WebhookError::WriteSecret {
-            namespace: namespace.into(),
-            name: name.into(),
-            source,
-        })?;
-    Ok(bundle)
+    }
 }
 
 /// Applies both webhook configurations with the CA bundle (server-side apply).

@@ -31,6 +31,34 @@ pub struct WebhookArgs {
     /// Reach the webhook at this base URL instead of a Service, e.g. https://127.0.0.1:9443.
     #[arg(long)]
     url: Option<String>,
+    /// Serve the certificate in this directory (`tls.crt`, `tls.key`) — e.g. a cert-manager
+    /// Secret mounted as a volume — instead of managing one, reloading it when it changes.
+    /// The webhook configurations are then the chart's (cert-manager injects their caBundle).
+    #[arg(long)]
+    cert_dir: Option<std::path::PathBuf>,
+}
+
+/// Where the serving certificate comes from.
+enum Certificates {
+    /// Self-managed in a Secret; the configurations are applied with its CA.
+    Managed {
+        bundle: Box<meshplane_admission::certs::CertBundle>,
+    },
+    /// Mounted files owned by someone else (cert-manager).
+    Mounted {
+        dir: std::path::PathBuf,
+        cert: Vec<u8>,
+        key: Vec<u8>,
+    },
+}
+
+fn read_mounted(dir: &std::path::Path) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    use anyhow::Context;
+    let cert = std::fs::read(dir.join("tls.crt"))
+        .with_context(|| format!("cannot read {}/tls.crt", dir.display()))?;
+    let key = std::fs::read(dir.join("tls.key"))
+        .with_context(|| format!("cannot read {}/tls.key", dir.display()))?;
+    Ok((cert, key))
 }
 
 fn now_unix() -> i64 {
@@ -38,6 +66,56 @@ fn now_unix() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Reloads the serving certificate when it changed (renewed, written by another
+/// replica, or rotated by cert-manager).
+async fn refresh(
+    client: &kube::Client,
+    args: &WebhookArgs,
+    target: &WebhookTarget,
+    names: &[String],
+    tls: &RustlsConfig,
+    certificates: &mut Certificates,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match certificates {
+        Certificates::Managed { bundle } => {
+            let current = ensure_certificate(
+                client,
+                &args.namespace,
+                &args.cert_secret,
+                names,
+                now_unix(),
+            )
+            .await?;
+            if current != **bundle {
+                tls.reload_from_pem(
+                    current.cert_pem.clone().into_bytes(),
+                    current.key_pem.clone().into_bytes(),
+                )
+                .await
+                .context("failed to reload the renewed certificate")?;
+                apply_configurations(client, target, &current.ca_cert_pem, &args.namespace).await?;
+                tracing::info!(
+                    not_after = current.not_after,
+                    "webhook certificate renewed and reloaded"
+                );
+                **bundle = current;
+            }
+        }
+        Certificates::Mounted { dir, cert, key } => {
+            let (new_cert, new_key) = read_mounted(dir)?;
+            if (&new_cert, &new_key) != (cert, key) {
+                tls.reload_from_pem(new_cert.clone(), new_key.clone())
+                    .await
+                    .context("failed to reload the mounted certificate")?;
+                tracing::info!(dir = %dir.display(), "mounted webhook certificate reloaded");
+                (*cert, *key) = (new_cert, new_key);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the webhook until SIGTERM or Ctrl-C.
@@ -81,14 +159,28 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
             )
         }
     };
-    let mut bundle = ensure_certificate(
-        &client,
-        &args.namespace,
-        &args.cert_secret,
-        &names,
-        now_unix(),
-    )
-    .await?;
+    let mut certificates = match &args.cert_dir {
+        Some(dir) => {
+            let (cert, key) = read_mounted(dir)?;
+            Certificates::Mounted {
+                dir: dir.clone(),
+                cert,
+                key,
+            }
+        }
+        None => Certificates::Managed {
+            bundle: Box::new(
+                ensure_certificate(
+                    &client,
+                    &args.namespace,
+                    &args.cert_secret,
+                    &names,
+                    now_unix(),
+                )
+                .await?,
+            ),
+        },
+    };
 
     // Never answer before the policies in force are known: that would admit everything.
     let state = Arc::new(AdmissionState::default());
@@ -99,39 +191,42 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
         .await
         .context("the policy watch ended before it synced")?;
 
-    let tls = RustlsConfig::from_pem(
-        bundle.cert_pem.clone().into_bytes(),
-        bundle.key_pem.clone().into_bytes(),
-    )
-    .await
-    .context("failed to load the serving certificate")?;
+    let (cert, key) = match &certificates {
+        Certificates::Managed { bundle } => (
+            bundle.cert_pem.clone().into_bytes(),
+            bundle.key_pem.clone().into_bytes(),
+        ),
+        Certificates::Mounted { cert, key, .. } => (cert.clone(), key.clone()),
+    };
+    let tls = RustlsConfig::from_pem(cert, key)
+        .await
+        .context("failed to load the serving certificate")?;
     let handle = axum_server::Handle::new();
     let server = axum_server::bind_rustls(args.listen, tls.clone())
         .handle(handle.clone())
         .serve(router(state).into_make_service());
     let server = tokio::spawn(server);
-    apply_configurations(&client, &target, &bundle.ca_cert_pem, &args.namespace).await?;
+    if let Certificates::Managed { bundle } = &certificates {
+        apply_configurations(&client, &target, &bundle.ca_cert_pem, &args.namespace).await?;
+    }
     tracing::info!(listen = %args.listen, "admission webhook serving");
 
-    let mut renewal = tokio::time::interval(Duration::from_secs(3600));
-    renewal.tick().await;
+    // Managed certificates are checked hourly (renewal, or another replica's newer one);
+    // mounted ones every minute, as cert-manager rotates the Secret.
+    let period = match certificates {
+        Certificates::Managed { .. } => Duration::from_secs(3600),
+        Certificates::Mounted { .. } => Duration::from_secs(60),
+    };
+    let mut check = tokio::time::interval(period);
+    check.tick().await;
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = renewal.tick() => {
-                match ensure_certificate(&client, &args.namespace, &args.cert_secret, &names, now_unix()).await {
-                    Ok(renewed) if renewed != bundle => {
-                        tls.reload_from_pem(renewed.cert_pem.clone().into_bytes(), renewed.key_pem.clone().into_bytes())
-                            .await
-                            .context("failed to reload the renewed certificate")?;
-                        apply_configurations(&client, &target, &renewed.ca_cert_pem, &args.namespace).await?;
-                        tracing::info!(not_after = renewed.not_after, "webhook certificate renewed and reloaded");
-                        bundle = renewed;
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "certificate renewal check failed; retrying in an hour"),
+            _ = check.tick() => {
+                if let Err(e) = refresh(&client, &args, &target, &names, &tls, &mut certificates).await {
+                    tracing::warn!(error = %format!("{e:#}"), "certificate check failed; retrying later");
                 }
             }
         }
