@@ -11,6 +11,7 @@ build() {
   "$STACK_DIR/build-gomodule.sh" etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
   "$STACK_DIR/build-gomodule.sh" weed github.com/seaweedfs/seaweedfs "$SEAWEEDFS_VERSION" github.com/seaweedfs/seaweedfs/weed
   "$STACK_DIR/build-kafka.sh"
+  "$STACK_DIR/build-gomodule.sh" helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   "$STACK_DIR/pki.sh"
   (( SECONDS - t0 > 5 )) && log "builds finished in $((SECONDS - t0)) s"
   return 0
@@ -168,6 +169,7 @@ export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_REGION=us-east-1
 export MESHPLANE_STACK_DIR=$STATE_DIR
 export MESHPLANE_KAFKA_HOME=$KAFKA_HOME
+export MESHPLANE_HELM=$BIN_DIR/helm-$HELM_VERSION
 ENV
 }
 

@@ -31,9 +31,9 @@ pub struct WebhookArgs {
     /// Reach the webhook at this base URL instead of a Service, e.g. https://127.0.0.1:9443.
     #[arg(long)]
     url: Option<String>,
-    /// Serve the certificate in this directory (`tls.crt`, `tls.key`) — e.g. a cert-manager
-    /// Secret mounted as a volume — instead of managing one, reloading it when it changes.
-    /// The webhook configurations are then the chart's (cert-manager injects their caBundle).
+    /// Serve the certificate in this directory (`tls.crt`, `tls.key`, `ca.crt`) — e.g. a
+    /// cert-manager Secret mounted as a volume — instead of managing one, reloading it when
+    /// it changes. The webhook configurations get `ca.crt` as their caBundle.
     #[arg(long)]
     cert_dir: Option<std::path::PathBuf>,
 }
@@ -49,16 +49,18 @@ enum Certificates {
         dir: std::path::PathBuf,
         cert: Vec<u8>,
         key: Vec<u8>,
+        ca: String,
     },
 }
 
-fn read_mounted(dir: &std::path::Path) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+fn read_mounted(dir: &std::path::Path) -> anyhow::Result<(Vec<u8>, Vec<u8>, String)> {
     use anyhow::Context;
-    let cert = std::fs::read(dir.join("tls.crt"))
-        .with_context(|| format!("cannot read {}/tls.crt", dir.display()))?;
-    let key = std::fs::read(dir.join("tls.key"))
-        .with_context(|| format!("cannot read {}/tls.key", dir.display()))?;
-    Ok((cert, key))
+    let read = |file: &str| {
+        std::fs::read(dir.join(file))
+            .with_context(|| format!("cannot read {}/{file}", dir.display()))
+    };
+    let ca = String::from_utf8(read("ca.crt")?).context("ca.crt is not PEM text")?;
+    Ok((read("tls.crt")?, read("tls.key")?, ca))
 }
 
 fn now_unix() -> i64 {
@@ -104,14 +106,18 @@ async fn refresh(
                 **bundle = current;
             }
         }
-        Certificates::Mounted { dir, cert, key } => {
-            let (new_cert, new_key) = read_mounted(dir)?;
-            if (&new_cert, &new_key) != (cert, key) {
+        Certificates::Mounted { dir, cert, key, ca } => {
+            let (new_cert, new_key, new_ca) = read_mounted(dir)?;
+            if (&new_cert, &new_key, &new_ca) != (cert, key, ca) {
+                if new_ca != *ca {
+                    // Trust the new CA before serving a certificate it signed.
+                    apply_configurations(client, target, &new_ca, &args.namespace).await?;
+                }
                 tls.reload_from_pem(new_cert.clone(), new_key.clone())
                     .await
                     .context("failed to reload the mounted certificate")?;
                 tracing::info!(dir = %dir.display(), "mounted webhook certificate reloaded");
-                (*cert, *key) = (new_cert, new_key);
+                (*cert, *key, *ca) = (new_cert, new_key, new_ca);
             }
         }
     }
@@ -161,11 +167,12 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
     };
     let mut certificates = match &args.cert_dir {
         Some(dir) => {
-            let (cert, key) = read_mounted(dir)?;
+            let (cert, key, ca) = read_mounted(dir)?;
             Certificates::Mounted {
                 dir: dir.clone(),
                 cert,
                 key,
+                ca,
             }
         }
         None => Certificates::Managed {
@@ -206,9 +213,11 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
         .handle(handle.clone())
         .serve(router(state).into_make_service());
     let server = tokio::spawn(server);
-    if let Certificates::Managed { bundle } = &certificates {
-        apply_configurations(&client, &target, &bundle.ca_cert_pem, &args.namespace).await?;
-    }
+    let ca = match &certificates {
+        Certificates::Managed { bundle } => &bundle.ca_cert_pem,
+        Certificates::Mounted { ca, .. } => ca,
+    };
+    apply_configurations(&client, &target, ca, &args.namespace).await?;
     tracing::info!(listen = %args.listen, "admission webhook serving");
 
     // Managed certificates are checked hourly (renewal, or another replica's newer one);

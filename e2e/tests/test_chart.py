@@ -1,0 +1,41 @@
+"""The Helm chart, installed into the real API server with the real helm client."""
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import REPO, kubectl, kubectl_json, require_env
+
+
+def helm(*args, check=True):
+    proc = subprocess.run([require_env("MESHPLANE_HELM"), *args], capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed: {proc.stderr}")
+    return proc
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "webhook.certManager.enabled=true"]])
+def test_the_chart_lints(values):
+    out = helm("lint", f"{REPO}/charts/meshplane", *values).stdout
+    assert "0 chart(s) failed" in out
+
+
+def test_helm_install_creates_the_webhook_workload_and_its_rbac():
+    namespace = f"mp-{uuid.uuid4().hex[:8]}"
+    release = "meshplane"
+    helm("install", release, f"{REPO}/charts/meshplane", "--namespace", namespace, "--create-namespace", "--wait=false")
+    try:
+        deployment = kubectl_json("-n", namespace, "get", "deployment", "meshplane-webhook")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"][0] == "webhook"
+        assert f"--namespace={namespace}" in container["args"]
+        assert deployment["spec"]["replicas"] == 2
+        assert kubectl_json("-n", namespace, "get", "service", "meshplane-webhook")["spec"]["ports"][0]["port"] == 443
+        rules = kubectl_json("get", "clusterrole", "meshplane-webhook")["rules"]
+        assert any("governancepolicies" in r["resources"] and "watch" in r["verbs"] for r in rules)
+        # The CRDs ship in the chart and match the repository's.
+        with open(f"{REPO}/crds/meshplane.dev_crds.yaml") as a, open(f"{REPO}/charts/meshplane/crds/meshplane.dev_crds.yaml") as b:
+            assert a.read() == b.read()
+    finally:
+        helm("uninstall", release, "--namespace", namespace, check=False)
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
