@@ -2,7 +2,7 @@
 # Stops every component of the local stack and checks that no process is left behind.
 # Data stays in the state directory; `make stack-clean` removes it.
 source "$(dirname "$0")/lib.sh"
-for name in seaweedfs kafka kube-controller-manager kube-apiserver etcd; do
+for name in kafka-connect postgres seaweedfs kafka kube-controller-manager kube-apiserver etcd; do
   if running "$name"; then log "stopping $name"; fi
   stop "$name"
 done

@@ -21,6 +21,7 @@ need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2) but was not
 : "${ETCD_PORT:=12379}" "${ETCD_PEER_PORT:=12380}"
 : "${APISERVER_PORT:=16443}" "${KCM_PORT:=20257}"
 : "${KAFKA_PORT:=19092}" "${KAFKA_CONTROLLER_PORT:=19093}"
+: "${POSTGRES_PORT:=15432}" "${CONNECT_PORT:=18083}"
 : "${WEED_MASTER_PORT:=19333}" "${WEED_VOLUME_PORT:=18080}" "${WEED_FILER_PORT:=18888}" "${S3_PORT:=18333}"
 S3_ACCESS_KEY=meshplane
 S3_SECRET_KEY=meshplane-local-secret
@@ -30,6 +31,7 @@ ETCD_BIN="$BIN_DIR/etcd-$ETCD_VERSION"
 WEED_BIN="$BIN_DIR/weed-$SEAWEEDFS_VERSION"
 # Bump the -rN suffix when the classpath's pom changes.
 KAFKA_HOME="$BIN_DIR/kafka-$KAFKA_VERSION-r3"
+DEBEZIUM_HOME="$BIN_DIR/debezium-postgres-$DEBEZIUM_VERSION"
 PID_DIR="$STATE_DIR/pids"
 PKI_DIR="$STATE_DIR/pki"
 ENV_FILE="$STATE_DIR/env"
