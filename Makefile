@@ -9,7 +9,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: demo
-demo: build ## Run the main job: the Meshplane story end to end
+demo: build ## Run the main job: the Meshplane story on the local stack
 	@e2e/demo.sh
 
 .PHONY: build
@@ -69,6 +69,7 @@ stack-clean: stack-down ## Stop the stack and delete its state (.stack/)
 e2e: stack-up ## End-to-end tests through kubectl, a Kafka client and an S3 client
 	$(CARGO) build -p meshplane
 	@set -a; source .stack/env; set +a; status=0; \
+	  $(CARGO) test -p meshplane-effects --test s3_against_the_stack -- --include-ignored || status=$$?; \
 	  "$$(e2e/python.sh)/bin/pytest" -q e2e/tests || status=$$?; \
 	  if [[ -z "$(KEEP_STACK)" ]]; then bash $(STACK)/down.sh || status=1; fi; \
 	  exit $$status

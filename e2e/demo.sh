@@ -1,28 +1,89 @@
 #!/usr/bin/env bash
-# The Meshplane story on the examples: governance decides on every product, admitted
-# products are planned into buckets, topics and Kubernetes objects, and the products that
-# break the rules are rejected with the reason.
+# The Meshplane story on the local stack: the platform team's policy goes in, domains
+# apply their products with kubectl, the API server (through Meshplane's admission
+# webhook) masks PII and tags compliance by default, and rejects what breaks the rules
+# with the reason. The same decision is available offline for GitOps CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release/meshplane
+bin=$PWD/target/release/meshplane
 step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
+show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
-step "Governance policy in force: examples/policy.yaml (plus an Audit policy being previewed)"
-for product in examples/orders.yaml examples/payments.yaml examples/customer-profile.yaml \
-               examples/exchange-rates.yaml examples/daily-revenue.yaml; do
-  step "meshplane plan -f $product"
-  "$bin" plan -f "$product" -p examples/policy.yaml -p examples/audit-policy.yaml \
-    | sed -n '/^---$/q;p'
+step "Starting the local platform stack (Kubernetes API, Kafka, S3)"
+bash e2e/stack/up.sh
+source .stack/env
+kubectl apply -f - >/dev/null <<'NS'
+apiVersion: v1
+kind: Namespace
+metadata: { name: meshplane-system }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: orders }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: payments }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: customers }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: finance }
+NS
+
+step "Starting the admission webhook (governance enforced by the API server)"
+log=.stack/logs/demo-webhook.log
+"$bin" webhook --listen 127.0.0.1:9443 --url https://127.0.0.1:9443 >"$log" 2>&1 &
+webhook=$!
+cleanup() {
+  kill "$webhook" 2>/dev/null || true
+  wait "$webhook" 2>/dev/null || true
+  kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration meshplane --ignore-not-found >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+until kubectl get validatingwebhookconfiguration meshplane >/dev/null 2>&1; do
+  kill -0 "$webhook" 2>/dev/null || { cat "$log"; exit 1; }
+  sleep 0.2
 done
 
-for product in examples/rejected/*.yaml; do
-  step "meshplane plan -f $product   (expected: rejected)"
-  set +e
-  "$bin" plan -f "$product" -p examples/policy.yaml | sed -n '/^---$/q;p'
-  status=${PIPESTATUS[0]}
-  set -e
-  [[ $status == 1 ]] || { echo "expected exit status 1 (rejected), got $status"; exit 1; }
+step "The platform team's policy: examples/policy.yaml (and an Audit policy being previewed)"
+show kubectl apply -f examples/policy.yaml -f examples/audit-policy.yaml
+enforced() {
+  local out
+  out=$(kubectl apply --dry-run=server -f examples/rejected/pii-over-retention.yaml 2>&1 || true)
+  [[ $out == *"violates governance"* ]]
+}
+until enforced; do sleep 0.2; done
+
+step "A domain's CI checks its product offline, exactly as the API server will decide"
+show "$bin" plan -f examples/orders.yaml -p examples/policy.yaml | sed -n '/^---$/q;p' | grep -vE 'fields\[[0-9]+\]\.classification'
+
+step "Domains apply their products with kubectl"
+show kubectl apply -f examples/orders.yaml -f examples/payments.yaml -f examples/customer-profile.yaml \
+  -f examples/exchange-rates.yaml -f examples/daily-revenue.yaml
+show kubectl get dataproducts --all-namespaces
+
+step "Stored Orders product: PII masked by default, classified, encrypted, tagged for GDPR/CCPA"
+kubectl -n orders get dataproduct orders -o json | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+for f in p["spec"]["schema"]["fields"]:
+    flag = "PII" if f.get("pii") else "   "
+    print(f"  {flag} {f[\"name\"]:<18} {f[\"type\"]:<10} {f.get(\"classification\", \"\"):<13} masking={f.get(\"masking\", \"none\")}")
+print("  classification:", p["spec"]["classification"], "| encryption:", p["spec"]["encryption"], "| retention:", p["spec"]["retention"])
+print("  labels:", ", ".join(k for k in p["metadata"].get("labels", {}) if k.startswith("compliance.")))
+'
+
+step "Products that break the rules are rejected at kubectl apply, with the fix"
+for product in examples/rejected/pii-over-retention.yaml examples/rejected/user-id-naming.yaml; do
+  printf '\033[2m$ kubectl apply -f %s\033[0m\n' "$product"
+  if kubectl apply -f "$product"; then echo "unexpectedly admitted: $product"; exit 1; fi
 done
 
-step "Rendered manifests of the Orders product: meshplane plan -f examples/orders.yaml -p examples/policy.yaml"
-"$bin" plan -f examples/orders.yaml -p examples/policy.yaml | awk '/^kind:/ {k=$2} /^  name:/ && k {print "  " k " " $2; k=""}'
+step "Auditor's question: which products hold personal data under GDPR?"
+show kubectl get dataproducts --all-namespaces -l compliance.meshplane.dev/gdpr=true
+
+step "Done. The stack keeps running: source .stack/env to explore; make stack-down to stop it."
