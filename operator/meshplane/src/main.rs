@@ -29,6 +29,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Both ring and aws-lc-rs are linked (kube uses ring, the AWS SDK aws-lc-rs), so rustls
+    // cannot pick a default by itself: choose one for the whole process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Crds => {
