@@ -72,8 +72,10 @@ import json, sys
 p = json.load(sys.stdin)
 for f in p["spec"]["schema"]["fields"]:
     flag = "PII" if f.get("pii") else "   "
-    print(f"  {flag} {f[\"name\"]:<18} {f[\"type\"]:<10} {f.get(\"classification\", \"\"):<13} masking={f.get(\"masking\", \"none\")}")
-print("  classification:", p["spec"]["classification"], "| encryption:", p["spec"]["encryption"], "| retention:", p["spec"]["retention"])
+    name, kind, level, masking = f["name"], f["type"], f.get("classification", ""), f.get("masking", "none")
+    print(f"  {flag} {name:<18} {kind:<10} {level:<13} masking={masking}")
+spec = p["spec"]
+print("  classification:", spec["classification"], "| encryption:", spec["encryption"], "| retention:", spec["retention"])
 print("  labels:", ", ".join(k for k in p["metadata"].get("labels", {}) if k.startswith("compliance.")))
 '
 
