@@ -124,32 +124,34 @@ pub fn webhook_configurations(
             ..MutatingWebhook::default()
         }]),
     };
+    let validating_webhook = |name: &str, path: &str, resource: &str, selector| ValidatingWebhook {
+        name: name.into(),
+        client_config: client_config(target, path, ca_bundle),
+        rules: rules(resource),
+        admission_review_versions: vec!["v1".into()],
+        side_effects: "None".into(),
+        failure_policy: Some("Fail".into()),
+        match_policy: Some("Equivalent".into()),
+        namespace_selector: selector,
+        timeout_seconds: Some(TIMEOUT_SECONDS),
+        ..ValidatingWebhook::default()
+    };
     let validating = ValidatingWebhookConfiguration {
         metadata: meta(),
         webhooks: Some(vec![
-            ValidatingWebhook {
-                name: "validate.dataproducts.meshplane.dev".into(),
-                client_config: client_config(target, VALIDATE_PRODUCTS_PATH, ca_bundle),
-                rules: rules("dataproducts"),
-                admission_review_versions: vec!["v1".into()],
-                side_effects: "None".into(),
-                failure_policy: Some("Fail".into()),
-                match_policy: Some("Equivalent".into()),
-                namespace_selector: outside(operator_namespace),
-                timeout_seconds: Some(TIMEOUT_SECONDS),
-                ..ValidatingWebhook::default()
-            },
-            ValidatingWebhook {
-                name: "validate.governancepolicies.meshplane.dev".into(),
-                client_config: client_config(target, VALIDATE_POLICIES_PATH, ca_bundle),
-                rules: rules("governancepolicies"),
-                admission_review_versions: vec!["v1".into()],
-                side_effects: "None".into(),
-                failure_policy: Some("Fail".into()),
-                match_policy: Some("Equivalent".into()),
-                timeout_seconds: Some(TIMEOUT_SECONDS),
-                ..ValidatingWebhook::default()
-            },
+            validating_webhook(
+                "validate.dataproducts.meshplane.dev",
+                VALIDATE_PRODUCTS_PATH,
+                "dataproducts",
+                outside(operator_namespace),
+            ),
+            // GovernancePolicies are cluster-scoped: a namespace selector would not apply.
+            validating_webhook(
+                "validate.governancepolicies.meshplane.dev",
+                VALIDATE_POLICIES_PATH,
+                "governancepolicies",
+                None,
+            ),
         ]),
     };
     (mutating, validating)
