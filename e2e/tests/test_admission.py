@@ -156,3 +156,45 @@ def test_with_the_webhook_stopped_products_cannot_be_created(webhook, namespace)
     assert proc.returncode != 0
     assert "failed calling webhook" in proc.stderr
     assert kubectl("-n", namespace, "get", "dataproduct", "orders", check=False).returncode != 0
+
+
+def served_certificate():
+    import ssl
+    host, port = WEBHOOK_ADDR.split(":")
+    return ssl.get_server_certificate((host, int(port)))
+
+
+def test_a_certificate_close_to_expiry_is_renewed_and_served_without_a_restart(tmp_path, namespace):
+    """Runs its own webhook checking every second; the Secret is aged to 10 days left."""
+    kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "meshplane", "--ignore-not-found")
+    log = open(tmp_path / "webhook.log", "w+")
+    process = subprocess.Popen(
+        [meshplane_binary(), "webhook", "--listen", WEBHOOK_ADDR, "--url", f"https://{WEBHOOK_ADDR}",
+         "--namespace", OPERATOR_NAMESPACE, "--cert-check-seconds", "1"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: kubectl("get", "validatingwebhookconfiguration", "meshplane", check=False).returncode == 0
+                   or process.poll() is not None, 60, "the webhook configurations")
+        assert process.poll() is None, open(log.name).read()
+        secret = kubectl_json("-n", OPERATOR_NAMESPACE, "get", "secret", "meshplane-webhook-tls")
+        before = secret["data"]["tls.crt"]
+        ca_before = secret["data"]["ca.crt"]
+        served_before = wait_until(served_certificate, 30, "the webhook to serve TLS")
+        import time
+        ten_days = str(int(time.time()) + 10 * 86400)
+        kubectl("-n", OPERATOR_NAMESPACE, "annotate", "secret", "meshplane-webhook-tls",
+                f"meshplane.dev/not-after={ten_days}", "--overwrite")
+        renewed = wait_until(
+            lambda: (s := kubectl_json("-n", OPERATOR_NAMESPACE, "get", "secret", "meshplane-webhook-tls"))["data"]["tls.crt"] != before and s,
+            60, "the certificate to be renewed")
+        assert renewed["data"]["ca.crt"] == ca_before, "renewal keeps the CA, so the caBundle stays valid"
+        wait_until(lambda: served_certificate() != served_before, 30, "the renewed certificate to be served")
+        assert process.poll() is None, "reloaded without a restart"
+        proc = kubectl("apply", "--dry-run=server", "-f", "-", input=example("orders.yaml", namespace))
+        assert "(server dry run)" in proc.stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "meshplane", "--ignore-not-found")
+        log.close()

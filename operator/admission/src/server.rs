@@ -8,8 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use meshplane_governance::Engine;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Largest AdmissionReview accepted; the API server's own object limit is ~1.5 MiB.
 pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -21,34 +20,8 @@ pub const VALIDATE_PRODUCTS_PATH: &str = "/validate/dataproducts";
 /// Path of the GovernancePolicy validating webhook.
 pub const VALIDATE_POLICIES_PATH: &str = "/validate/governancepolicies";
 
-/// What the handlers share: the engine built from the policies in force, swapped whole
-/// when policies change.
-#[derive(Default)]
-pub struct AdmissionState {
-    engine: RwLock<Arc<Engine>>,
-}
-
-impl AdmissionState {
-    /// State serving decisions of `engine`.
-    pub fn new(engine: Engine) -> Self {
-        AdmissionState {
-            engine: RwLock::new(Arc::new(engine)),
-        }
-    }
-
-    /// The engine in force.
-    pub fn engine(&self) -> Arc<Engine> {
-        self.engine
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Puts a new engine in force.
-    pub fn replace_engine(&self, engine: Engine) {
-        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
-    }
-}
+/// What the handlers share: the engine built from the policies in force.
+pub type AdmissionState = meshplane_governance::SharedEngine;
 
 /// The webhook routes (public so tests call them without a network).
 pub fn router(state: Arc<AdmissionState>) -> Router {

@@ -2,6 +2,7 @@
 //! applies is computed by the pure crates (governance, planner, admission builders).
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod s3;
 pub mod webhook;
 

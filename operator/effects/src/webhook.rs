@@ -13,9 +13,8 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Client;
 use meshplane_admission::certs::{self, CertBundle};
 use meshplane_admission::configuration::{webhook_configurations, WebhookTarget};
-use meshplane_admission::AdmissionState;
 use meshplane_api::GovernancePolicy;
-use meshplane_governance::{validate_policy, Engine};
+use meshplane_governance::{validate_policy, Engine, SharedEngine};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -227,11 +226,13 @@ pub fn engine_from(policies: &[GovernancePolicy]) -> Engine {
 }
 
 /// Watches GovernancePolicies and keeps `state`'s engine equal to the policies in force.
-/// Signals `ready` after the first complete listing. Runs until the watch ends.
+/// Counts rebuilds in `generation` (0 until the first complete listing), so waiters know
+/// when policies are known and the controller re-evaluates products after each change.
+/// Runs until the watch ends.
 pub async fn keep_engine_current(
     client: Client,
-    state: Arc<AdmissionState>,
-    ready: tokio::sync::watch::Sender<bool>,
+    state: Arc<SharedEngine>,
+    generation: tokio::sync::watch::Sender<u64>,
 ) {
     let (reader, writer) = reflector::store();
     let stream = reflector(
@@ -252,7 +253,7 @@ pub async fn keep_engine_current(
                 let policies: Vec<GovernancePolicy> =
                     reader.state().iter().map(|p| (**p).clone()).collect();
                 state.replace_engine(engine_from(&policies));
-                let _ = ready.send(true);
+                generation.send_modify(|g| *g += 1);
                 tracing::info!(policies = policies.len(), "governance engine updated");
             }
         }

@@ -22,6 +22,7 @@ pub mod field_patterns;
 mod fnv;
 pub mod policy;
 pub mod scope;
+mod shared;
 pub mod structure;
 
 pub use decision::{
@@ -29,6 +30,7 @@ pub use decision::{
 };
 pub use engine::Engine;
 pub use policy::{validate_policy, CompiledPolicy, PolicyError, PolicyProblem};
+pub use shared::SharedEngine;
 
 /// The name findings of the built-in rules carry in place of a policy name.
 pub const BUILT_IN: &str = "meshplane (built-in)";

@@ -1,6 +1,7 @@
 //! `meshplane`: one binary, one image, with a subcommand per process.
 #![forbid(unsafe_code)]
 
+mod controller;
 mod plan;
 mod webhook;
 
@@ -24,6 +25,8 @@ enum Command {
     ///
     /// Exit status: 0 every product admitted, 1 any product rejected, 2 bad input.
     Plan(plan::PlanArgs),
+    /// Reconcile DataProducts into buckets, workloads, access and monitoring.
+    Controller(controller::ControllerArgs),
     /// Serve the admission webhooks (HTTPS) that enforce governance in the API server.
     Webhook(webhook::WebhookArgs),
 }
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         }
         Command::Plan(args) => plan::run(&args),
         Command::Webhook(args) => webhook::run(args),
+        Command::Controller(args) => controller::run(args),
     }
 }
 

@@ -1,0 +1,117 @@
+"""`meshplane controller` against the real API server and S3 server: products become
+Ready with their bucket and children; tightened policies are reported, not applied;
+drift is repaired; deletion keeps the data (deletionPolicy Retain)."""
+import os
+import re
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import REPO, kubectl, kubectl_json, wait_until
+
+
+def example(name, namespace):
+    with open(f"{REPO}/examples/{name}") as f:
+        return re.sub(r"(?m)^  namespace: .*$", f"  namespace: {namespace}", f.read())
+
+
+def condition(namespace, name, type_):
+    product = kubectl_json("-n", namespace, "get", "dataproduct", name)
+    for c in product.get("status", {}).get("conditions", []):
+        if c["type"] == type_:
+            return c
+    return None
+
+
+@pytest.fixture(scope="module")
+def controller(tmp_path_factory):
+    binary = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/debug/meshplane")
+    kubectl("apply", "-f", f"{REPO}/examples/policy.yaml")
+    log = open(tmp_path_factory.mktemp("controller") / "controller.log", "w+")
+    # Topics beside each product (no Strimzi namespace in the local stack).
+    process = subprocess.Popen([binary, "controller", "--strimzi-namespace", "", "--topic-replicas", "1"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+    log.seek(0)
+    print(log.read()[-5000:])
+    log.close()
+
+
+def test_orders_becomes_ready_with_an_encrypted_bucket_and_owned_children(controller, namespace, s3):
+    kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=90s")
+    product = kubectl_json("-n", namespace, "get", "dataproduct", "orders")
+    bucket = product["status"]["endpoints"]["bucket"]
+    assert bucket == f"meshplane-{namespace}-orders"
+    assert product["status"]["observedGeneration"] == product["metadata"]["generation"]
+    assert product["status"]["source"] == "kafka:orders.events"
+    assert {"gdpr", "ccpa"} <= set(product["status"]["complianceTags"])
+
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert [r["Expiration"]["Days"] for r in rules] == [90]
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    assert tags["meshplane.dev/classification"] == "confidential"
+
+    uid = product["metadata"]["uid"]
+    for kind, name in [("deployment", "orders-ingest"), ("configmap", "orders-ingest-plan"),
+                       ("serviceaccount", "orders-ingest"), ("role", "orders-ingest"), ("rolebinding", "orders-ingest"),
+                       ("role", "orders-readers"), ("rolebinding", "orders-readers"), ("service", "orders-metrics"),
+                       ("servicemonitor", "orders-ingest"), ("prometheusrule", "orders-slo"),
+                       ("configmap", "orders-dashboard"), ("kafkatopic", "orders-events")]:
+        child = kubectl_json("-n", namespace, "get", kind, name, "--show-managed-fields")
+        owners = child["metadata"].get("ownerReferences", [])
+        assert [o["uid"] for o in owners] == [uid], f"{kind}/{name} is not owned by the product"
+        appliers = [f["manager"] for f in child["metadata"]["managedFields"] if f["operation"] == "Apply"]
+        assert appliers == ["meshplane"], f"{kind}/{name}: {appliers}"
+    plan = kubectl_json("-n", namespace, "get", "configmap", "orders-ingest-plan")["data"]["plan.json"]
+    assert '"masking": "hash"' in plan
+
+
+def test_a_tightened_policy_is_reported_not_applied(controller, namespace):
+    kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=90s")
+    name = f"tight-{uuid.uuid4().hex[:6]}"
+    policy = (f"apiVersion: meshplane.dev/v1alpha1\nkind: GovernancePolicy\nmetadata:\n  name: {name}\n"
+              f"spec:\n  appliesTo: {{ namespaces: [{namespace}] }}\n  retention: {{ maxPii: 30d }}\n")
+    kubectl("apply", "-f", "-", input=policy)
+    try:
+        compliant = wait_until(lambda: (c := condition(namespace, "orders", "PolicyCompliant")) and c["status"] == "False" and c,
+                               60, "PolicyCompliant=False")
+        assert "exceeds the maximum 30d for personal data" in compliant["message"]
+        assert f"policy {name}" in compliant["message"]
+        assert condition(namespace, "orders", "Ready")["status"] == "False"
+        assert kubectl_json("-n", namespace, "get", "dataproduct", "orders")["spec"]["retention"] == "90d"
+    finally:
+        kubectl("delete", "governancepolicy", name, "--ignore-not-found")
+    wait_until(lambda: condition(namespace, "orders", "PolicyCompliant")["status"] == "True", 60, "compliance restored")
+
+
+def test_bucket_drift_is_repaired(controller, namespace, s3):
+    kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=90s")
+    bucket = f"meshplane-{namespace}-orders"
+    s3.delete_bucket_encryption(Bucket=bucket)
+    s3.delete_bucket_lifecycle(Bucket=bucket)
+    # Any change to the product triggers a reconcile (the periodic resync does too, every 5 min).
+    kubectl("-n", namespace, "annotate", "dataproduct", "orders", f"touched={uuid.uuid4().hex}")
+    storage = wait_until(lambda: (c := condition(namespace, "orders", "StorageReady")) and c["reason"] == "DriftRepaired" and c,
+                         60, "the drift to be repaired")
+    assert "encryption" in storage["message"] and "lifecycle" in storage["message"]
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]["Expiration"]["Days"] == 90
+
+
+def test_deleting_a_retained_product_removes_its_children_and_keeps_its_data(controller, namespace, s3):
+    kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=90s")
+    bucket = f"meshplane-{namespace}-orders"
+    s3.put_object(Bucket=bucket, Key="table/dt=2026-11-27/hr=10/part-0.parquet", Body=b"x")
+    kubectl("-n", namespace, "delete", "dataproduct", "orders")
+    wait_until(lambda: kubectl("-n", namespace, "get", "deployment", "orders-ingest", check=False).returncode != 0,
+               60, "the garbage collector to remove the workload")
+    assert s3.head_object(Bucket=bucket, Key="table/dt=2026-11-27/hr=10/part-0.parquet")

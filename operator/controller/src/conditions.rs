@@ -1,0 +1,82 @@
+//! kstatus-compatible conditions, recomputed the same way every time: a condition keeps
+//! its `lastTransitionTime` unless its status really changed, so an unchanged product
+//! gets an identical status and no write.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// Sets condition `type_` in `conditions`, keeping the transition time when the status
+/// is unchanged.
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let status = if status { "True" } else { "False" }.to_string();
+    let previous = conditions.iter().position(|c| c.type_ == type_);
+    let last_transition_time = match previous.map(|i| &conditions[i]) {
+        Some(old) if old.status == status => old.last_transition_time.clone(),
+        _ => now.clone(),
+    };
+    let condition = Condition {
+        type_: type_.to_string(),
+        status,
+        reason: reason.to_string(),
+        message,
+        observed_generation: generation,
+        last_transition_time,
+    };
+    match previous {
+        Some(i) => conditions[i] = condition,
+        None => conditions.push(condition),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    #[test]
+    fn an_unchanged_status_keeps_its_transition_time_and_a_change_moves_it() {
+        let mut conditions = Vec::new();
+        set(
+            &mut conditions,
+            "Ready",
+            false,
+            "Provisioning",
+            "m".into(),
+            Some(1),
+            &at(100),
+        );
+        set(
+            &mut conditions,
+            "Ready",
+            false,
+            "Provisioning",
+            "m".into(),
+            Some(1),
+            &at(200),
+        );
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].last_transition_time, at(100));
+        set(
+            &mut conditions,
+            "Ready",
+            true,
+            "Provisioned",
+            "ok".into(),
+            Some(1),
+            &at(300),
+        );
+        assert_eq!(conditions[0].last_transition_time, at(300));
+        assert_eq!(conditions[0].status, "True");
+    }
+}

@@ -1,0 +1,354 @@
+//! One reconcile of a DataProduct, and the controller that drives them.
+
+use crate::conditions::set;
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use meshplane_api::{DataProduct, DataProductStatus, ProductEndpoints};
+use meshplane_effects::apply::{apply_all, ApplyError};
+use meshplane_effects::s3::{ensure_bucket, S3Error};
+use meshplane_governance::SharedEngine;
+use meshplane_planner::{plan, PlanError, PlatformSettings};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+
+/// How often a healthy product is looked at again, to repair drift.
+const RESYNC: Duration = Duration::from_secs(300);
+/// Longest wait between retries of a failing product.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What a reconcile needs.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// The governance engine in force.
+    pub engine: Arc<SharedEngine>,
+    /// Platform settings for the planner.
+    pub settings: PlatformSettings,
+    /// Object store client.
+    pub s3: aws_sdk_s3::Client,
+    /// Consecutive failures per product, for exponential backoff.
+    failures: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
+}
+
+impl Context {
+    /// A context with no failures recorded.
+    pub fn new(
+        client: Client,
+        engine: Arc<SharedEngine>,
+        settings: PlatformSettings,
+        s3: aws_sdk_s3::Client,
+    ) -> Self {
+        Context {
+            client,
+            engine,
+            settings,
+            s3,
+            failures: Mutex::default(),
+        }
+    }
+}
+
+/// A step of a reconcile failed; retried with backoff.
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    /// The product could not be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The bucket could not be provisioned.
+    #[error(transparent)]
+    Storage(#[from] S3Error),
+    /// A Kubernetes child could not be applied.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The status could not be written.
+    #[error("failed to write the status of {product}: {source}")]
+    Status {
+        /// `namespace/name`.
+        product: String,
+        /// Cause.
+        source: kube::Error,
+    },
+}
+
+impl ReconcileError {
+    /// A short stable label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ReconcileError::Plan(_) => "plan",
+            ReconcileError::Storage(_) => "storage",
+            ReconcileError::Apply(_) => "apply",
+            ReconcileError::Status { .. } => "status",
+        }
+    }
+}
+
+fn key(product: &DataProduct) -> String {
+    format!(
+        "{}/{}",
+        product.namespace().unwrap_or_default(),
+        product.name_any()
+    )
+}
+
+/// Writes the status when it differs from the stored one (so writes never re-trigger).
+async fn write_status(
+    ctx: &Context,
+    product: &DataProduct,
+    status: DataProductStatus,
+) -> Result<(), ReconcileError> {
+    if product.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let api: Api<DataProduct> =
+        Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    api.patch_status(
+        &product.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({ "status": status })),
+    )
+    .await
+    .map_err(|source| ReconcileError::Status {
+        product: key(product),
+        source,
+    })?;
+    Ok(())
+}
+
+async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let now = Time(Timestamp::now());
+    let generation = product.metadata.generation;
+    let mut status = product.status.clone().unwrap_or_default();
+    status.observed_generation = generation;
+    status.source = Some(product.spec.source.summary());
+    let conditions = &mut status.conditions;
+
+    // 1. Decide: the engine the webhook uses, on the stored product.
+    let decision = ctx.engine.engine().evaluate(&product);
+    status.compliance_tags = decision.compliance_tags.iter().cloned().collect();
+    status.violations = decision
+        .violations
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if !decision.allowed {
+        // A policy tightened after admission: report, never rewrite, wait for a change.
+        let message = status.violations.join("; ");
+        set(
+            conditions,
+            "PolicyCompliant",
+            false,
+            "PolicyViolation",
+            message.clone(),
+            generation,
+            &now,
+        );
+        set(
+            conditions,
+            "Ready",
+            false,
+            "PolicyViolation",
+            message,
+            generation,
+            &now,
+        );
+        set(
+            conditions,
+            "Stalled",
+            true,
+            "PolicyViolation",
+            "the product violates an Enforce policy; change the product or the policy".into(),
+            generation,
+            &now,
+        );
+        set(
+            conditions,
+            "Reconciling",
+            false,
+            "PolicyViolation",
+            String::new(),
+            generation,
+            &now,
+        );
+        write_status(&ctx, &product, status).await?;
+        return Ok(Action::await_change());
+    }
+    set(
+        conditions,
+        "PolicyCompliant",
+        true,
+        "Compliant",
+        format!("{} policies apply", decision.policies.len()),
+        generation,
+        &now,
+    );
+
+    // 2. Plan.
+    let desired = plan(&decision.effective, &ctx.settings)?;
+
+    // 3. Storage.
+    let report = ensure_bucket(&ctx.s3, &desired.bucket).await?;
+    let storage_message = if report.created {
+        format!("bucket {} created", desired.bucket.name)
+    } else if !report.repaired.is_empty() {
+        tracing::warn!(product = %key(&product), repaired = ?report.repaired, "bucket drift repaired");
+        format!(
+            "bucket {} drift repaired: {}",
+            desired.bucket.name,
+            report.repaired.join(", ")
+        )
+    } else {
+        format!(
+            "bucket {} encrypted, expiring after {} days",
+            desired.bucket.name, desired.bucket.expiration_days
+        )
+    };
+    let storage_reason = if report.repaired.is_empty() {
+        "BucketReady"
+    } else {
+        "DriftRepaired"
+    };
+    set(
+        conditions,
+        "StorageReady",
+        true,
+        storage_reason,
+        storage_message,
+        generation,
+        &now,
+    );
+
+    // 4. Kubernetes children.
+    apply_all(
+        &ctx.client,
+        meshplane_effects::FIELD_MANAGER,
+        &desired.objects,
+    )
+    .await?;
+    set(
+        conditions,
+        "IngestionReady",
+        true,
+        "WorkloadApplied",
+        "ingestion workload, plan, identity and access applied".into(),
+        generation,
+        &now,
+    );
+    set(
+        conditions,
+        "MonitoringReady",
+        true,
+        "MonitoringApplied",
+        "ServiceMonitor, PrometheusRule and dashboard applied".into(),
+        generation,
+        &now,
+    );
+    let topics: Vec<&str> = desired.topics.iter().map(|t| t.name.as_str()).collect();
+    set(
+        conditions,
+        "TopicReady",
+        true,
+        "KafkaTopicApplied",
+        format!(
+            "KafkaTopic resources applied for {}",
+            if topics.is_empty() {
+                "no topic".to_string()
+            } else {
+                topics.join(", ")
+            }
+        ),
+        generation,
+        &now,
+    );
+
+    // 5. Report.
+    set(
+        conditions,
+        "Ready",
+        true,
+        "Provisioned",
+        "storage, workload, access and monitoring provisioned".into(),
+        generation,
+        &now,
+    );
+    set(
+        conditions,
+        "Reconciling",
+        false,
+        "Provisioned",
+        String::new(),
+        generation,
+        &now,
+    );
+    set(
+        conditions,
+        "Stalled",
+        false,
+        "Provisioned",
+        String::new(),
+        generation,
+        &now,
+    );
+    status.endpoints = Some(ProductEndpoints {
+        bucket: Some(desired.bucket.name.clone()),
+        prefix: Some(desired.bucket.table_prefix.clone()),
+        topic: desired
+            .topics
+            .iter()
+            .find(|t| t.role == meshplane_planner::TopicRole::Source)
+            .map(|t| t.name.clone()),
+        stream_topic: product.spec.output.stream.as_ref().map(|s| s.topic.clone()),
+        dashboard: Some(format!("{}-dashboard", product.name_any())),
+    });
+    write_status(&ctx, &product, status).await?;
+    ctx.failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&ObjectRef::from_obj(&*product));
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Exponential backoff per product (1 s, 2 s, 4 s ... 5 min) with jitter.
+fn error_policy(product: Arc<DataProduct>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+    let count = failures.entry(ObjectRef::from_obj(&*product)).or_insert(0);
+    *count = count.saturating_add(1);
+    let base = Duration::from_secs(1u64 << (*count - 1).min(9)).min(MAX_BACKOFF);
+    let jitter = Duration::from_millis(
+        u64::from(Timestamp::now().subsec_millisecond().unsigned_abs()) % 1000,
+    );
+    tracing::warn!(product = %key(&product), reason = error.metric_label(), error = %error, retry_in = ?(base + jitter), "reconcile failed");
+    Action::requeue(base + jitter)
+}
+
+/// Runs the DataProduct controller until shutdown. `policy_generation` ticks whenever
+/// the engine is rebuilt; every product is then re-evaluated.
+pub async fn run(
+    ctx: Arc<Context>,
+    policy_generation: tokio::sync::watch::Receiver<u64>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let products: Api<DataProduct> = Api::all(ctx.client.clone());
+    let policy_changes = futures::stream::unfold(policy_generation, |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    });
+    Controller::new(products, watcher::Config::default())
+        .reconcile_all_on(policy_changes)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(product = %object, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        })
+        .await;
+}
