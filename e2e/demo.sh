@@ -34,13 +34,15 @@ kind: Namespace
 metadata: { name: finance }
 NS
 
-step "Starting the admission webhook (governance enforced by the API server)"
+step "Starting the admission webhook (governance enforced by the API server) and the controller"
 log=.stack/logs/demo-webhook.log
 "$bin" webhook --listen 127.0.0.1:9443 --url https://127.0.0.1:9443 >"$log" 2>&1 &
 webhook=$!
+"$bin" controller --strimzi-namespace "" --topic-replicas 1 >.stack/logs/demo-controller.log 2>&1 &
+controller=$!
 cleanup() {
-  kill "$webhook" 2>/dev/null || true
-  wait "$webhook" 2>/dev/null || true
+  kill "$webhook" "$controller" 2>/dev/null || true
+  wait "$webhook" "$controller" 2>/dev/null || true
   kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration meshplane --ignore-not-found >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -65,6 +67,25 @@ step "Domains apply their products with kubectl"
 show kubectl apply -f examples/orders.yaml -f examples/payments.yaml -f examples/customer-profile.yaml \
   -f examples/exchange-rates.yaml -f examples/daily-revenue.yaml
 show kubectl get dataproducts --all-namespaces
+
+step "The controller provisions each product: bucket, workload, access, monitoring"
+for ns in orders payments customers finance; do
+  show kubectl -n "$ns" wait --for=condition=Ready --timeout=120s dataproduct --all
+done
+show kubectl get dataproducts --all-namespaces
+show kubectl -n orders get deployment,configmap,serviceaccount,role,rolebinding,service,servicemonitor,prometheusrule,kafkatopic -l meshplane.dev/product=orders
+bucket=$(kubectl -n orders get dataproduct orders -o jsonpath='{.status.endpoints.bucket}')
+printf '\033[2m$ (S3 API) bucket %s\033[0m\n' "$bucket"
+"$(e2e/python.sh)/bin/python" - "$bucket" <<'PY'
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["MESHPLANE_S3_ENDPOINT"])
+bucket = sys.argv[1]
+sse = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+days = [r["Expiration"]["Days"] for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]]
+tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+print(f"  encryption: {sse['ApplyServerSideEncryptionByDefault']['SSEAlgorithm']}, expiration: {days[0]} days")
+print("  tags:", ", ".join(f"{k}={v}" for k, v in sorted(tags.items())))
+PY
 
 step "Stored Orders product: PII masked by default, classified, encrypted, tagged for GDPR/CCPA"
 kubectl -n orders get dataproduct orders -o json | python3 -c '

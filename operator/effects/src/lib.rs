@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod policies;
 pub mod s3;
 pub mod webhook;
 

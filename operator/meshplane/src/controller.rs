@@ -3,8 +3,8 @@
 
 use clap::Args;
 use meshplane_controller::{run as run_controller, Context};
+use meshplane_effects::policies::keep_engine_current;
 use meshplane_effects::s3::{client as s3_client, S3Settings};
-use meshplane_effects::webhook::keep_engine_current;
 use meshplane_governance::SharedEngine;
 use meshplane_planner::{PlatformSettings, TopicMode};
 use std::process::ExitCode;
