@@ -49,16 +49,7 @@ pub struct ControllerArgs {
 
 /// Runs the controller until SIGTERM or Ctrl-C.
 pub fn run(args: ControllerArgs) -> ExitCode {
-    crate::init_tracing();
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-    match runtime.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::run_service(serve(args))
 }
 
 async fn serve(args: ControllerArgs) -> anyhow::Result<()> {

@@ -58,6 +58,23 @@ pub(crate) fn read_input(path: &PathBuf) -> std::io::Result<(String, String)> {
     }
 }
 
+/// Runs a long-lived service on a tokio runtime, with logging; errors end the process
+/// with status 1 and a message.
+pub(crate) fn run_service(
+    service: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    init_tracing();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    match runtime.block_on(service) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Logs to stderr; `RUST_LOG` filters (default `info`).
 pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

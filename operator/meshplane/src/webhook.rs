@@ -131,16 +131,7 @@ async fn refresh(
 
 /// Runs the webhook until SIGTERM or Ctrl-C.
 pub fn run(args: WebhookArgs) -> ExitCode {
-    crate::init_tracing();
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-    match runtime.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::run_service(serve(args))
 }
 
 async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
