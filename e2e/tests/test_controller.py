@@ -16,6 +16,11 @@ def example(name, namespace):
         return re.sub(r"(?m)^  namespace: .*$", f"  namespace: {namespace}", f.read())
 
 
+def event_reasons(namespace, name):
+    events = kubectl_json("-n", namespace, "get", "events", "--field-selector", f"involvedObject.name={name}")["items"]
+    return {e["reason"] for e in events if e.get("involvedObject", {}).get("kind") == "DataProduct"}
+
+
 def condition(namespace, name, type_):
     product = kubectl_json("-n", namespace, "get", "dataproduct", name)
     for c in product.get("status", {}).get("conditions", []):
@@ -70,6 +75,7 @@ def test_orders_becomes_ready_with_an_encrypted_bucket_and_owned_children(contro
         assert appliers == ["meshplane"], f"{kind}/{name}: {appliers}"
     plan = kubectl_json("-n", namespace, "get", "configmap", "orders-ingest-plan")["data"]["plan.json"]
     assert '"masking": "hash"' in plan
+    wait_until(lambda: "BucketCreated" in event_reasons(namespace, "orders"), 30, "a BucketCreated event")
 
 
 def test_a_tightened_policy_is_reported_not_applied(controller, namespace):
@@ -86,6 +92,7 @@ def test_a_tightened_policy_is_reported_not_applied(controller, namespace):
         assert f"policy {name}" in compliant["message"]
         assert condition(namespace, "orders", "Ready")["status"] == "False"
         assert kubectl_json("-n", namespace, "get", "dataproduct", "orders")["spec"]["retention"] == "90d"
+        wait_until(lambda: "PolicyViolation" in event_reasons(namespace, "orders"), 30, "a PolicyViolation event")
     finally:
         kubectl("delete", "governancepolicy", name, "--ignore-not-found")
     wait_until(lambda: condition(namespace, "orders", "PolicyCompliant")["status"] == "True", 60, "compliance restored")
@@ -104,6 +111,7 @@ def test_bucket_drift_is_repaired(controller, namespace, s3):
     assert "encryption" in storage["message"] and "lifecycle" in storage["message"]
     assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]["Expiration"]["Days"] == 90
+    wait_until(lambda: "DriftRepaired" in event_reasons(namespace, "orders"), 30, "a DriftRepaired event")
 
 
 def test_deleting_a_retained_product_removes_its_children_and_keeps_its_data(controller, namespace, s3):

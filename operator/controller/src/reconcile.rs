@@ -6,9 +6,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use meshplane_api::{DataProduct, DataProductStatus, ProductEndpoints};
 use meshplane_effects::apply::{apply_all, ApplyError};
 use meshplane_effects::s3::{ensure_bucket, S3Error};
@@ -34,6 +35,8 @@ pub struct Context {
     pub settings: PlatformSettings,
     /// Object store client.
     pub s3: aws_sdk_s3::Client,
+    /// Publishes Kubernetes Events on products.
+    recorder: Recorder,
     /// Consecutive failures per product, for exponential backoff.
     failures: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
 }
@@ -46,11 +49,17 @@ impl Context {
         settings: PlatformSettings,
         s3: aws_sdk_s3::Client,
     ) -> Self {
+        let reporter = Reporter {
+            controller: "meshplane-controller".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let recorder = Recorder::new(client.clone(), reporter);
         Context {
             client,
             engine,
             settings,
             s3,
+            recorder,
             failures: Mutex::default(),
         }
     }
@@ -87,6 +96,27 @@ impl ReconcileError {
             ReconcileError::Apply(_) => "apply",
             ReconcileError::Status { .. } => "status",
         }
+    }
+}
+
+/// Records an Event on the product; a failure to record is logged, never fatal.
+async fn event(
+    ctx: &Context,
+    product: &DataProduct,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &product.object_ref(&())).await {
+        tracing::warn!(product = %key(product), error = %e, "failed to record an event");
     }
 }
 
@@ -141,6 +171,22 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
     if !decision.allowed {
         // A policy tightened after admission: report, never rewrite, wait for a change.
         let message = status.violations.join("; ");
+        let was_compliant = product
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "PolicyCompliant"))
+            .is_none_or(|c| c.status == "True");
+        if was_compliant {
+            event(
+                &ctx,
+                &product,
+                EventType::Warning,
+                "PolicyViolation",
+                "Evaluate",
+                message.clone(),
+            )
+            .await;
+        }
         set(
             conditions,
             "PolicyCompliant",
@@ -215,6 +261,27 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
     } else {
         "DriftRepaired"
     };
+    if report.created {
+        event(
+            &ctx,
+            &product,
+            EventType::Normal,
+            "BucketCreated",
+            "Provision",
+            storage_message.clone(),
+        )
+        .await;
+    } else if !report.repaired.is_empty() {
+        event(
+            &ctx,
+            &product,
+            EventType::Warning,
+            "DriftRepaired",
+            "Repair",
+            storage_message.clone(),
+        )
+        .await;
+    }
     set(
         conditions,
         "StorageReady",
