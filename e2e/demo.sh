@@ -38,7 +38,7 @@ step "Starting the admission webhook (governance enforced by the API server) and
 log=.stack/logs/demo-webhook.log
 "$bin" webhook --listen 127.0.0.1:9443 --url https://127.0.0.1:9443 >"$log" 2>&1 &
 webhook=$!
-"$bin" controller --strimzi-namespace "" --topic-replicas 1 >.stack/logs/demo-controller.log 2>&1 &
+"$bin" controller --strimzi-namespace "" --topic-replicas 1 --metrics-addr 127.0.0.1:18090 >.stack/logs/demo-controller.log 2>&1 &
 controller=$!
 cleanup() {
   kill "$webhook" "$controller" 2>/dev/null || true

@@ -11,6 +11,9 @@ import pytest
 from conftest import REPO, kubectl, kubectl_json, wait_until
 
 
+METRICS_ADDR = "127.0.0.1:18090"
+
+
 def example(name, namespace):
     with open(f"{REPO}/examples/{name}") as f:
         return re.sub(r"(?m)^  namespace: .*$", f"  namespace: {namespace}", f.read())
@@ -35,7 +38,8 @@ def controller(tmp_path_factory):
     kubectl("apply", "-f", f"{REPO}/examples/policy.yaml")
     log = open(tmp_path_factory.mktemp("controller") / "controller.log", "w+")
     # Topics beside each product (no Strimzi namespace in the local stack).
-    process = subprocess.Popen([binary, "controller", "--strimzi-namespace", "", "--topic-replicas", "1"],
+    process = subprocess.Popen([binary, "controller", "--strimzi-namespace", "", "--topic-replicas", "1",
+                                "--metrics-addr", METRICS_ADDR],
                                stdout=log, stderr=subprocess.STDOUT)
     yield process
     process.terminate()
@@ -128,3 +132,17 @@ def test_deleting_a_retained_product_removes_its_children_and_keeps_its_data(con
     wait_until(lambda: kubectl("-n", namespace, "get", "deployment", "orders-ingest", check=False).returncode != 0,
                60, "the garbage collector to remove the workload")
     assert s3.head_object(Bucket=bucket, Key="table/dt=2026-11-27/hr=10/part-0.parquet")
+
+
+def test_metrics_and_health_are_served(controller, namespace):
+    import urllib.request
+    kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=90s")
+    get = lambda path: urllib.request.urlopen(f"http://{METRICS_ADDR}{path}", timeout=10).read().decode()
+    assert get("/healthz") == "ok" and get("/readyz") == "ok"
+    metrics = get("/metrics")
+    ok = re.search(r'^meshplane_reconciles_total\{result="ok"\} (\d+)$', metrics, re.M)
+    ready = re.search(r'^meshplane_data_products\{state="ready"\} (\d+)$', metrics, re.M)
+    assert ok and int(ok.group(1)) >= 1, metrics
+    assert ready and int(ready.group(1)) >= 1, metrics
+    assert "meshplane_reconcile_duration_seconds_bucket" in metrics

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conditions;
+pub mod metrics;
 mod reconcile;
 
 pub use reconcile::{run, Context, ReconcileError};

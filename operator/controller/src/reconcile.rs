@@ -35,6 +35,8 @@ pub struct Context {
     pub settings: PlatformSettings,
     /// Object store client.
     pub s3: aws_sdk_s3::Client,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
     /// Publishes Kubernetes Events on products.
     recorder: Recorder,
     /// Consecutive failures per product, for exponential backoff.
@@ -60,6 +62,7 @@ impl Context {
             settings,
             s3,
             recorder,
+            metrics: crate::metrics::Metrics::default(),
             failures: Mutex::default(),
         }
     }
@@ -153,6 +156,35 @@ async fn write_status(
 }
 
 async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let timer = ctx.metrics.duration.start_timer();
+    let result = reconcile_steps(&product, &ctx).await;
+    timer.observe_duration();
+    let (outcome, state) = match &result {
+        Ok(Outcome::Provisioned) => ("ok", "ready"),
+        Ok(Outcome::NonCompliant) => ("ok", "non_compliant"),
+        Err(_) => ("error", "failing"),
+    };
+    ctx.metrics.reconciles.with_label_values(&[outcome]).inc();
+    ctx.metrics.set_state(key(&product), state);
+    result.map(|o| match o {
+        Outcome::Provisioned => Action::requeue(RESYNC),
+        // A policy change re-evaluates every product; otherwise wait for a change.
+        Outcome::NonCompliant => Action::await_change(),
+    })
+}
+
+/// How a successful reconcile ended.
+enum Outcome {
+    /// Everything is provisioned.
+    Provisioned,
+    /// An Enforce policy rejects the product; nothing was provisioned.
+    NonCompliant,
+}
+
+async fn reconcile_steps(
+    product: &Arc<DataProduct>,
+    ctx: &Arc<Context>,
+) -> Result<Outcome, ReconcileError> {
     let now = Time(Timestamp::now());
     let generation = product.metadata.generation;
     let mut status = product.status.clone().unwrap_or_default();
@@ -161,7 +193,7 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
     let conditions = &mut status.conditions;
 
     // 1. Decide: the engine the webhook uses, on the stored product.
-    let decision = ctx.engine.engine().evaluate(&product);
+    let decision = ctx.engine.engine().evaluate(product);
     status.compliance_tags = decision.compliance_tags.iter().cloned().collect();
     status.violations = decision
         .violations
@@ -178,8 +210,8 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
             .is_none_or(|c| c.status == "True");
         if was_compliant {
             event(
-                &ctx,
-                &product,
+                ctx,
+                product,
                 EventType::Warning,
                 "PolicyViolation",
                 "Evaluate",
@@ -223,8 +255,8 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
             generation,
             &now,
         );
-        write_status(&ctx, &product, status).await?;
-        return Ok(Action::await_change());
+        write_status(ctx, product, status).await?;
+        return Ok(Outcome::NonCompliant);
     }
     set(
         conditions,
@@ -244,7 +276,7 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
     let storage_message = if report.created {
         format!("bucket {} created", desired.bucket.name)
     } else if !report.repaired.is_empty() {
-        tracing::warn!(product = %key(&product), repaired = ?report.repaired, "bucket drift repaired");
+        tracing::warn!(product = %key(product), repaired = ?report.repaired, "bucket drift repaired");
         format!(
             "bucket {} drift repaired: {}",
             desired.bucket.name,
@@ -263,8 +295,8 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
     };
     if report.created {
         event(
-            &ctx,
-            &product,
+            ctx,
+            product,
             EventType::Normal,
             "BucketCreated",
             "Provision",
@@ -273,8 +305,8 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
         .await;
     } else if !report.repaired.is_empty() {
         event(
-            &ctx,
-            &product,
+            ctx,
+            product,
             EventType::Warning,
             "DriftRepaired",
             "Repair",
@@ -374,16 +406,20 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
         stream_topic: product.spec.output.stream.as_ref().map(|s| s.topic.clone()),
         dashboard: Some(format!("{}-dashboard", product.name_any())),
     });
-    write_status(&ctx, &product, status).await?;
+    write_status(ctx, product, status).await?;
     ctx.failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&ObjectRef::from_obj(&*product));
-    Ok(Action::requeue(RESYNC))
+        .remove(&ObjectRef::from_obj(product));
+    Ok(Outcome::Provisioned)
 }
 
 /// Exponential backoff per product (1 s, 2 s, 4 s ... 5 min) with jitter.
 fn error_policy(product: Arc<DataProduct>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .failures
+        .with_label_values(&[error.metric_label()])
+        .inc();
     let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
     let count = failures.entry(ObjectRef::from_obj(&*product)).or_insert(0);
     *count = count.saturating_add(1);

@@ -45,6 +45,25 @@ pub struct ControllerArgs {
     /// S3 region.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     s3_region: String,
+    /// Address of the metrics (`/metrics`) and health (`/healthz`, `/readyz`) endpoints.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` (ready once the policies in force are known).
+async fn serve_metrics(addr: std::net::SocketAddr, ctx: Arc<Context>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/metrics", get(move || async move { ctx.metrics.render() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    axum::serve(listener, app)
+        .await
+        .context("the metrics server failed")
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -93,6 +112,9 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         .context("the policy watch ended before it synced")?;
     tracing::info!("controller running");
     let ctx = Arc::new(Context::new(client, engine, settings, s3));
-    run_controller(ctx, generation_rx, crate::shutdown_signal()).await;
-    Ok(())
+    let metrics = tokio::spawn(serve_metrics(args.metrics_addr, ctx.clone()));
+    tokio::select! {
+        _ = run_controller(ctx, generation_rx, crate::shutdown_signal()) => Ok(()),
+        result = metrics => result.context("the metrics task failed")?,
+    }
 }
