@@ -5,6 +5,7 @@ and S3 endpoint; `make e2e` sources it before pytest runs.
 """
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -13,6 +14,12 @@ import boto3
 import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def example(name, namespace):
+    """An example manifest from examples/, moved into `namespace`."""
+    with open(f"{REPO}/examples/{name}") as f:
+        return re.sub(r"(?m)^  namespace: .*$", f"  namespace: {namespace}", f.read())
 
 
 def require_env(name):

@@ -1,22 +1,16 @@
 """Governance enforced by the API server: the admission webhook (`meshplane webhook`)
 registered with the real kube-apiserver, exercised with kubectl exactly as users type."""
 import os
-import re
 import subprocess
 import uuid
 
 import pytest
 
-from conftest import REPO, kubectl, kubectl_json, wait_until
+from conftest import REPO, example, kubectl, kubectl_json, wait_until
 
 WEBHOOK_ADDR = os.environ.get("MESHPLANE_WEBHOOK_ADDR", "127.0.0.1:9443")
 OPERATOR_NAMESPACE = "meshplane-system"
 
-
-def example(name, namespace):
-    with open(f"{REPO}/examples/{name}") as f:
-        text = f.read()
-    return re.sub(r"(?m)^  namespace: .*$", f"  namespace: {namespace}", text)
 
 
 def meshplane_binary():

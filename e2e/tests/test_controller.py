@@ -8,15 +8,11 @@ import uuid
 
 import pytest
 
-from conftest import REPO, kubectl, kubectl_json, wait_until
+from conftest import REPO, example, kubectl, kubectl_json, wait_until
 
 
 METRICS_ADDR = "127.0.0.1:18090"
 
-
-def example(name, namespace):
-    with open(f"{REPO}/examples/{name}") as f:
-        return re.sub(r"(?m)^  namespace: .*$", f"  namespace: {namespace}", f.read())
 
 
 def event_reasons(namespace, name):
