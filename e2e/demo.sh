@@ -38,7 +38,9 @@ step "Starting the admission webhook (governance enforced by the API server) and
 log=.stack/logs/demo-webhook.log
 "$bin" webhook --listen 127.0.0.1:9443 --url https://127.0.0.1:9443 >"$log" 2>&1 &
 webhook=$!
-"$bin" controller --strimzi-namespace "" --topic-replicas 1 --metrics-addr 127.0.0.1:18090 >.stack/logs/demo-controller.log 2>&1 &
+MESHPLANE_WORKER_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID MESHPLANE_WORKER_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+  "$bin" controller --topic-mode direct --kafka-bootstrap "$MESHPLANE_KAFKA_BOOTSTRAP" --topic-replicas 1 \
+  --lease-namespace meshplane-system --metrics-addr 127.0.0.1:18090 >.stack/logs/demo-controller.log 2>&1 &
 controller=$!
 cleanup() {
   kill "$webhook" "$controller" 2>/dev/null || true
@@ -73,7 +75,7 @@ for ns in orders payments customers finance; do
   show kubectl -n "$ns" wait --for=condition=Ready --timeout=120s dataproduct --all
 done
 show kubectl get dataproducts --all-namespaces
-show kubectl -n orders get deployment,configmap,serviceaccount,role,rolebinding,service,servicemonitor,prometheusrule,kafkatopic -l meshplane.dev/product=orders
+show kubectl -n orders get deployment,configmap,serviceaccount,role,rolebinding,service,servicemonitor,prometheusrule -l meshplane.dev/product=orders
 bucket=$(kubectl -n orders get dataproduct orders -o jsonpath='{.status.endpoints.bucket}')
 printf '\033[2m$ (S3 API) bucket %s\033[0m\n' "$bucket"
 "$(e2e/python.sh)/bin/python" - "$bucket" <<'PY'

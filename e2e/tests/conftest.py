@@ -53,6 +53,58 @@ def wait_until(condition, timeout, what):
         time.sleep(0.2)
 
 
+MESHPLANE_BIN = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/debug/meshplane")
+
+
+class Controller:
+    """A `meshplane controller` process with its log, started the way an operator
+    deployment runs it (here on the host: the local stack has no kubelet)."""
+
+    def __init__(self, log_path, metrics_addr, *args):
+        self.log_path = log_path
+        self.metrics_addr = metrics_addr
+        self.log = open(log_path, "a+")
+        env = dict(os.environ)
+        env.setdefault("MESHPLANE_WORKER_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", ""))
+        env.setdefault("MESHPLANE_WORKER_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+        self.process = subprocess.Popen(
+            [MESHPLANE_BIN, "controller", "--topic-replicas", "1", "--metrics-addr", metrics_addr, *args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def kill(self):
+        """SIGKILL: no clean-up, no lease release."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.log.seek(0)
+        print(f"--- {self.log_path} (tail)")
+        print(self.log.read()[-4000:])
+        self.log.close()
+
+
+def direct_mode_args(lease):
+    """Controller flags for the local stack: topics through Kafka's admin API."""
+    return ["--topic-mode", "direct", "--kafka-bootstrap", require_env("MESHPLANE_KAFKA_BOOTSTRAP"),
+            "--lease-name", lease, "--lease-seconds", "6"]
+
+
+def condition(namespace, name, type_):
+    product = kubectl_json("-n", namespace, "get", "dataproduct", name)
+    for c in product.get("status", {}).get("conditions", []):
+        if c["type"] == type_:
+            return c
+    return None
+
+
+def event_reasons(namespace, name):
+    events = kubectl_json("-n", namespace, "get", "events", "--field-selector", f"involvedObject.name={name}")["items"]
+    return {e["reason"] for e in events if e.get("involvedObject", {}).get("kind") == "DataProduct"}
+
+
 @pytest.fixture
 def namespace():
     """A fresh namespace per test, deleted afterwards."""

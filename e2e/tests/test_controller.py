@@ -1,51 +1,32 @@
-"""`meshplane controller` against the real API server and S3 server: products become
-Ready with their bucket and children; tightened policies are reported, not applied;
-drift is repaired; deletion keeps the data (deletionPolicy Retain)."""
-import os
+"""`meshplane controller` against the real API server, S3 server and Kafka broker (topics
+in direct mode): products become Ready with their bucket, topic and children; tightened
+policies are reported, not applied; drift is repaired; deletion keeps the data
+(deletionPolicy Retain)."""
+import base64
 import re
-import subprocess
 import uuid
 
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
 
-from conftest import REPO, example, kubectl, kubectl_json, wait_until
+from conftest import (REPO, Controller, condition, direct_mode_args, event_reasons, example, kubectl,
+                      kubectl_json, wait_until)
 
 
 METRICS_ADDR = "127.0.0.1:18090"
 
 
 
-def event_reasons(namespace, name):
-    events = kubectl_json("-n", namespace, "get", "events", "--field-selector", f"involvedObject.name={name}")["items"]
-    return {e["reason"] for e in events if e.get("involvedObject", {}).get("kind") == "DataProduct"}
-
-
-def condition(namespace, name, type_):
-    product = kubectl_json("-n", namespace, "get", "dataproduct", name)
-    for c in product.get("status", {}).get("conditions", []):
-        if c["type"] == type_:
-            return c
-    return None
-
-
 @pytest.fixture(scope="module")
 def controller(tmp_path_factory):
-    binary = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/debug/meshplane")
     kubectl("apply", "-f", f"{REPO}/examples/policy.yaml")
-    log = open(tmp_path_factory.mktemp("controller") / "controller.log", "w+")
-    # Topics beside each product (no Strimzi namespace in the local stack).
-    process = subprocess.Popen([binary, "controller", "--strimzi-namespace", "", "--topic-replicas", "1",
-                                "--metrics-addr", METRICS_ADDR],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = Controller(tmp_path_factory.mktemp("controller") / "controller.log", METRICS_ADDR,
+                         *direct_mode_args("meshplane-e2e-controller"))
     yield process
-    process.terminate()
-    process.wait(timeout=30)
-    log.seek(0)
-    print(log.read()[-5000:])
-    log.close()
+    process.stop()
 
 
-def test_orders_becomes_ready_with_an_encrypted_bucket_and_owned_children(controller, namespace, s3):
+def test_orders_becomes_ready_with_an_encrypted_bucket_and_owned_children(controller, namespace, s3, kafka_bootstrap):
     kubectl("apply", "-f", "-", input=example("orders.yaml", namespace))
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=90s")
     product = kubectl_json("-n", namespace, "get", "dataproduct", "orders")
@@ -67,15 +48,40 @@ def test_orders_becomes_ready_with_an_encrypted_bucket_and_owned_children(contro
                        ("serviceaccount", "orders-ingest"), ("role", "orders-ingest"), ("rolebinding", "orders-ingest"),
                        ("role", "orders-readers"), ("rolebinding", "orders-readers"), ("service", "orders-metrics"),
                        ("servicemonitor", "orders-ingest"), ("prometheusrule", "orders-slo"),
-                       ("configmap", "orders-dashboard"), ("kafkatopic", "orders-events")]:
+                       ("configmap", "orders-dashboard"), ("secret", "orders-read-credentials")]:
         child = kubectl_json("-n", namespace, "get", kind, name, "--show-managed-fields")
         owners = child["metadata"].get("ownerReferences", [])
         assert [o["uid"] for o in owners] == [uid], f"{kind}/{name} is not owned by the product"
         appliers = [f["manager"] for f in child["metadata"]["managedFields"] if f["operation"] == "Apply"]
-        assert appliers == ["meshplane"], f"{kind}/{name}: {appliers}"
+        if kind != "secret":  # secrets are created once, never re-applied
+            assert appliers == ["meshplane"], f"{kind}/{name}: {appliers}"
     plan = kubectl_json("-n", namespace, "get", "configmap", "orders-ingest-plan")["data"]["plan.json"]
     assert '"masking": "hash"' in plan
     wait_until(lambda: "BucketCreated" in event_reasons(namespace, "orders"), 30, "a BucketCreated event")
+    assert "meshplane.dev/cleanup" in product["metadata"]["finalizers"]
+
+    # The workload's secrets exist; the masking key is generated, 256 bits.
+    key = kubectl_json("-n", namespace, "get", "secret", "meshplane-masking-key")["data"]["key"]
+    assert len(base64.b64decode(key)) == 64
+    creds = kubectl_json("-n", namespace, "get", "secret", "meshplane-s3-credentials")["data"]
+    assert set(creds) == {"access-key-id", "secret-access-key"}
+    read = kubectl_json("-n", namespace, "get", "secret", "orders-read-credentials")["data"]
+    assert base64.b64decode(read["bucket"]).decode() == bucket
+
+    # The source topic exists in Kafka with the declared partitions and raw-event retention
+    # capped at 7 days (raw events carry unmasked PII).
+    assert product["status"]["endpoints"]["topic"] == "orders.events"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    metadata = admin.list_topics(topic="orders.events", timeout=10).topics["orders.events"]
+    assert len(metadata.partitions) == 6
+    resource = ConfigResource(ConfigResource.Type.TOPIC, "orders.events")
+    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert config["retention.ms"].value == str(7 * 86400 * 1000)
+    topic = condition(namespace, "orders", "TopicReady")
+    assert topic["status"] == "True" and topic["reason"] == "TopicsProvisioned"
+    # No kubelet runs on the local stack: the worker Deployment is applied, never available.
+    ingestion = condition(namespace, "orders", "IngestionReady")
+    assert ingestion["status"] == "False" and ingestion["reason"] == "WorkerUnavailable"
 
 
 def test_a_tightened_policy_is_reported_not_applied(controller, namespace):

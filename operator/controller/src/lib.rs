@@ -4,8 +4,13 @@
 //! I/O; [`conditions`] is pure.
 #![forbid(unsafe_code)]
 
+mod cleanup;
 pub mod conditions;
 pub mod metrics;
 mod reconcile;
+mod secrets;
+mod topics;
 
+pub use cleanup::{FINALIZER, MAX_CLEANUP_ATTEMPTS};
 pub use reconcile::{run, Context, ReconcileError};
+pub use secrets::Credentials;

@@ -83,7 +83,18 @@ impl Metrics {
     pub fn set_state(&self, product: String, state: &'static str) {
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
         states.insert(product, state);
-        for name in ["ready", "non_compliant", "failing"] {
+        self.recount(&states);
+    }
+
+    /// Drops a deleted product from the counts.
+    pub fn forget(&self, product: &str) {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        states.remove(product);
+        self.recount(&states);
+    }
+
+    fn recount(&self, states: &std::collections::HashMap<String, &'static str>) {
+        for name in ["ready", "waiting", "non_compliant", "failing"] {
             let count = states.values().filter(|s| **s == name).count();
             self.products.with_label_values(&[name]).set(count as i64);
         }

@@ -1,7 +1,11 @@
 //! One reconcile of a DataProduct, and the controller that drives them.
 
+use crate::cleanup::{clean_up, ensure_finalizer};
 use crate::conditions::set;
+use crate::secrets::{ensure_secrets, Credentials};
+use crate::topics::ensure_topics;
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -12,7 +16,10 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use meshplane_api::{DataProduct, DataProductStatus, ProductEndpoints};
 use meshplane_effects::apply::{apply_all, ApplyError};
+use meshplane_effects::kafka::{KafkaAdmin, KafkaAdminError};
 use meshplane_effects::s3::{ensure_bucket, S3Error};
+use meshplane_effects::secrets::SecretError;
+use meshplane_effects::strimzi::StrimziError;
 use meshplane_governance::SharedEngine;
 use meshplane_planner::{plan, PlanError, PlatformSettings};
 use std::collections::HashMap;
@@ -24,6 +31,8 @@ use thiserror::Error;
 const RESYNC: Duration = Duration::from_secs(300);
 /// Longest wait between retries of a failing product.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How soon a product waiting on another system (a topic operator) is looked at again.
+const WAITING: Duration = Duration::from_secs(5);
 
 /// What a reconcile needs.
 pub struct Context {
@@ -35,12 +44,20 @@ pub struct Context {
     pub settings: PlatformSettings,
     /// Object store client.
     pub s3: aws_sdk_s3::Client,
+    /// Kafka admin client, in direct topic mode.
+    pub kafka: Option<KafkaAdmin>,
+    /// Key pairs handed to workers and readers.
+    pub credentials: Credentials,
+    /// Reconciles running at once.
+    pub concurrency: u16,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
     /// Publishes Kubernetes Events on products.
     recorder: Recorder,
-    /// Consecutive failures per product, for exponential backoff.
-    failures: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
+    /// Consecutive failures per product, for exponential backoff and bounded clean-up.
+    pub(crate) failures: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
+    /// Failed clean-up attempts per product being deleted.
+    pub(crate) cleanup_attempts: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
 }
 
 impl Context {
@@ -50,6 +67,8 @@ impl Context {
         engine: Arc<SharedEngine>,
         settings: PlatformSettings,
         s3: aws_sdk_s3::Client,
+        kafka: Option<KafkaAdmin>,
+        credentials: Credentials,
     ) -> Self {
         let reporter = Reporter {
             controller: "meshplane-controller".into(),
@@ -61,9 +80,13 @@ impl Context {
             engine,
             settings,
             s3,
+            kafka,
+            credentials,
+            concurrency: 16,
             recorder,
             metrics: crate::metrics::Metrics::default(),
             failures: Mutex::default(),
+            cleanup_attempts: Mutex::default(),
         }
     }
 }
@@ -80,6 +103,34 @@ pub enum ReconcileError {
     /// A Kubernetes child could not be applied.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// A topic could not be provisioned through the Kafka admin API.
+    #[error(transparent)]
+    Topic(#[from] KafkaAdminError),
+    /// A KafkaTopic could not be read or released.
+    #[error(transparent)]
+    KafkaTopic(#[from] StrimziError),
+    /// A Secret the workload references could not be created.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// Direct topic mode without a Kafka admin client (a configuration error).
+    #[error("topic mode is direct but no Kafka admin client is configured")]
+    NoKafkaAdmin,
+    /// The finalizer could not be added or removed.
+    #[error("failed to update the finalizers of {product}: {source}")]
+    Finalizer {
+        /// `namespace/name`.
+        product: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// The ingestion Deployment could not be read.
+    #[error("failed to read the ingestion Deployment of {product}: {source}")]
+    Workload {
+        /// `namespace/name`.
+        product: String,
+        /// Cause.
+        source: kube::Error,
+    },
     /// The status could not be written.
     #[error("failed to write the status of {product}: {source}")]
     Status {
@@ -97,13 +148,18 @@ impl ReconcileError {
             ReconcileError::Plan(_) => "plan",
             ReconcileError::Storage(_) => "storage",
             ReconcileError::Apply(_) => "apply",
+            ReconcileError::Topic(_) | ReconcileError::NoKafkaAdmin => "topic",
+            ReconcileError::KafkaTopic(_) => "kafkatopic",
+            ReconcileError::Secret(_) => "secret",
+            ReconcileError::Finalizer { .. } => "finalizer",
+            ReconcileError::Workload { .. } => "workload",
             ReconcileError::Status { .. } => "status",
         }
     }
 }
 
 /// Records an Event on the product; a failure to record is logged, never fatal.
-async fn event(
+pub(crate) async fn event(
     ctx: &Context,
     product: &DataProduct,
     type_: EventType,
@@ -123,7 +179,7 @@ async fn event(
     }
 }
 
-fn key(product: &DataProduct) -> String {
+pub(crate) fn key(product: &DataProduct) -> String {
     format!(
         "{}/{}",
         product.namespace().unwrap_or_default(),
@@ -132,7 +188,7 @@ fn key(product: &DataProduct) -> String {
 }
 
 /// Writes the status when it differs from the stored one (so writes never re-trigger).
-async fn write_status(
+pub(crate) async fn write_status(
     ctx: &Context,
     product: &DataProduct,
     status: DataProductStatus,
@@ -157,17 +213,39 @@ async fn write_status(
 
 async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let timer = ctx.metrics.duration.start_timer();
-    let result = reconcile_steps(&product, &ctx).await;
+    if product.metadata.deletion_timestamp.is_some() {
+        let result = clean_up(&ctx, &product).await;
+        timer.observe_duration();
+        ctx.metrics.forget(&key(&product));
+        return result.map(|()| Action::await_change());
+    }
+    let result = match ensure_finalizer(&ctx, &product).await {
+        Ok(()) => reconcile_steps(&product, &ctx).await,
+        Err(e) => Err(e),
+    };
     timer.observe_duration();
     let (outcome, state) = match &result {
         Ok(Outcome::Provisioned) => ("ok", "ready"),
+        Ok(Outcome::Waiting) => ("ok", "waiting"),
         Ok(Outcome::NonCompliant) => ("ok", "non_compliant"),
         Err(_) => ("error", "failing"),
     };
     ctx.metrics.reconciles.with_label_values(&[outcome]).inc();
     ctx.metrics.set_state(key(&product), state);
+    if let Err(error) = &result {
+        event(
+            &ctx,
+            &product,
+            EventType::Warning,
+            "ProvisioningFailed",
+            "Provision",
+            error.to_string(),
+        )
+        .await;
+    }
     result.map(|o| match o {
         Outcome::Provisioned => Action::requeue(RESYNC),
+        Outcome::Waiting => Action::requeue(WAITING),
         // A policy change re-evaluates every product; otherwise wait for a change.
         Outcome::NonCompliant => Action::await_change(),
     })
@@ -177,6 +255,8 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
 enum Outcome {
     /// Everything is provisioned.
     Provisioned,
+    /// Provisioned so far; waiting on another system (the topic operator).
+    Waiting,
     /// An Enforce policy rejects the product; nothing was provisioned.
     NonCompliant,
 }
@@ -324,19 +404,21 @@ async fn reconcile_steps(
         &now,
     );
 
-    // 4. Kubernetes children.
+    // 4. Secrets the workload and readers reference, then the Kubernetes children.
+    ensure_secrets(ctx, product, &desired.bucket).await?;
     apply_all(
         &ctx.client,
         meshplane_effects::FIELD_MANAGER,
         &desired.objects,
     )
     .await?;
+    let (workers_up, workers_reason, workers_message) = ingestion_state(ctx, product).await?;
     set(
         conditions,
         "IngestionReady",
-        true,
-        "WorkloadApplied",
-        "ingestion workload, plan, identity and access applied".into(),
+        workers_up,
+        workers_reason,
+        workers_message,
         generation,
         &now,
     );
@@ -349,23 +431,49 @@ async fn reconcile_steps(
         generation,
         &now,
     );
-    let topics: Vec<&str> = desired.topics.iter().map(|t| t.name.as_str()).collect();
+    let topics = ensure_topics(ctx, product, &desired.topics).await?;
     set(
         conditions,
         "TopicReady",
-        true,
-        "KafkaTopicApplied",
-        format!(
-            "KafkaTopic resources applied for {}",
-            if topics.is_empty() {
-                "no topic".to_string()
-            } else {
-                topics.join(", ")
-            }
-        ),
+        topics.ready,
+        topics.reason,
+        topics.message.clone(),
         generation,
         &now,
     );
+    status.endpoints = Some(endpoints(product, &desired));
+    if !topics.ready {
+        let waiting = topics.reason != "KafkaTopicFailed";
+        set(
+            conditions,
+            "Ready",
+            false,
+            topics.reason,
+            topics.message.clone(),
+            generation,
+            &now,
+        );
+        set(
+            conditions,
+            "Reconciling",
+            waiting,
+            topics.reason,
+            topics.message.clone(),
+            generation,
+            &now,
+        );
+        set(
+            conditions,
+            "Stalled",
+            !waiting,
+            topics.reason,
+            topics.message,
+            generation,
+            &now,
+        );
+        write_status(ctx, product, status).await?;
+        return Ok(Outcome::Waiting);
+    }
 
     // 5. Report.
     set(
@@ -395,7 +503,17 @@ async fn reconcile_steps(
         generation,
         &now,
     );
-    status.endpoints = Some(ProductEndpoints {
+    write_status(ctx, product, status).await?;
+    ctx.failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&ObjectRef::from_obj(product));
+    Ok(Outcome::Provisioned)
+}
+
+/// Where users find the product's data.
+fn endpoints(product: &DataProduct, desired: &meshplane_planner::DesiredState) -> ProductEndpoints {
+    ProductEndpoints {
         bucket: Some(desired.bucket.name.clone()),
         prefix: Some(desired.bucket.table_prefix.clone()),
         topic: desired
@@ -405,13 +523,43 @@ async fn reconcile_steps(
             .map(|t| t.name.clone()),
         stream_topic: product.spec.output.stream.as_ref().map(|s| s.topic.clone()),
         dashboard: Some(format!("{}-dashboard", product.name_any())),
-    });
-    write_status(ctx, product, status).await?;
-    ctx.failures
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&ObjectRef::from_obj(product));
-    Ok(Outcome::Provisioned)
+    }
+}
+
+/// Whether the ingestion workers run: a Deployment with an available replica, or a
+/// batch CronJob (which runs on its schedule).
+async fn ingestion_state(
+    ctx: &Context,
+    product: &DataProduct,
+) -> Result<(bool, &'static str, String), ReconcileError> {
+    if product.spec.source.batch.is_some() {
+        return Ok((true, "Scheduled", "batch ingestion CronJob applied".into()));
+    }
+    let name = meshplane_planner::names::child(&product.name_any(), "ingest");
+    let api: Api<Deployment> =
+        Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    let deployment = api
+        .get_opt(&name)
+        .await
+        .map_err(|source| ReconcileError::Workload {
+            product: key(product),
+            source,
+        })?;
+    let status = deployment.and_then(|d| d.status).unwrap_or_default();
+    let available = status.available_replicas.unwrap_or(0);
+    Ok(if available > 0 {
+        (
+            true,
+            "WorkerAvailable",
+            format!("{available} ingestion worker(s) available"),
+        )
+    } else {
+        (
+            false,
+            "WorkerUnavailable",
+            format!("Deployment {name} applied; no worker available yet"),
+        )
+    })
 }
 
 /// Exponential backoff per product (1 s, 2 s, 4 s ... 5 min) with jitter.
@@ -443,7 +591,15 @@ pub async fn run(
         rx.changed().await.ok()?;
         Some(((), rx))
     });
+    let deployments: Api<Deployment> = Api::all(ctx.client.clone());
+    let owned = watcher::Config::default().labels(&format!(
+        "app.kubernetes.io/managed-by={}",
+        meshplane_planner::labels::MANAGED_BY
+    ));
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.concurrency);
     Controller::new(products, watcher::Config::default())
+        .with_config(config)
+        .owns(deployments, owned)
         .reconcile_all_on(policy_changes)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -1,10 +1,14 @@
-//! The effects layer: the only code that performs I/O against Kubernetes. Everything it
+//! The effects layer: the only code that performs I/O (Kubernetes, S3, Kafka). Everything it
 //! applies is computed by the pure crates (governance, planner, admission builders).
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod kafka;
+pub mod leader;
 pub mod policies;
 pub mod s3;
+pub mod secrets;
+pub mod strimzi;
 pub mod webhook;
 
 /// The field manager of every object Meshplane applies.

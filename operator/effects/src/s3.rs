@@ -45,6 +45,14 @@ pub fn client(settings: &S3Settings) -> Client {
     if let Some(endpoint) = &settings.endpoint {
         config = config.endpoint_url(endpoint).force_path_style(true);
     }
+    // Bounded waits: an unreachable server must fail a reconcile, not hang it.
+    config = config.timeout_config(
+        aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .operation_attempt_timeout(std::time::Duration::from_secs(30))
+            .operation_timeout(std::time::Duration::from_secs(90))
+            .build(),
+    );
     Client::from_conf(config.build())
 }
 

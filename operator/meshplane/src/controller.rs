@@ -2,7 +2,9 @@
 //! monitoring.
 
 use clap::Args;
-use meshplane_controller::{run as run_controller, Context};
+use meshplane_controller::{run as run_controller, Context, Credentials};
+use meshplane_effects::kafka::KafkaAdmin;
+use meshplane_effects::leader::{self, LeaseSettings};
 use meshplane_effects::policies::keep_engine_current;
 use meshplane_effects::s3::{client as s3_client, S3Settings};
 use meshplane_governance::SharedEngine;
@@ -30,6 +32,10 @@ pub struct ControllerArgs {
         default_value = "kafka-kafka-bootstrap.kafka.svc:9092"
     )]
     kafka_bootstrap: String,
+    /// How topics are provisioned: `strimzi` (KafkaTopic resources for Strimzi's topic
+    /// operator) or `direct` (the Kafka admin API on --kafka-bootstrap).
+    #[arg(long, default_value = "strimzi", value_parser = ["strimzi", "direct"])]
+    topic_mode: String,
     /// Strimzi `Kafka` cluster name (the `strimzi.io/cluster` label of KafkaTopics).
     #[arg(long, default_value = "kafka")]
     strimzi_cluster: String,
@@ -45,6 +51,22 @@ pub struct ControllerArgs {
     /// S3 region.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     s3_region: String,
+    /// Reconciles running at once. The Kubernetes client has no client-side rate limit;
+    /// this bounds the load on the API server, S3 and Kafka instead.
+    #[arg(long, default_value_t = 16)]
+    concurrency: u16,
+    /// Elect a leader on a Lease so that only one replica reconciles.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "meshplane-controller")]
+    lease_name: String,
+    /// Seconds a Lease stays valid without renewal (takeover time after a crash).
+    #[arg(long, default_value_t = 15)]
+    lease_seconds: u64,
     /// Address of the metrics (`/metrics`) and health (`/healthz`, `/readyz`) endpoints.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: std::net::SocketAddr,
@@ -85,13 +107,37 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         access_key_id: credential("AWS_ACCESS_KEY_ID")?,
         secret_access_key: credential("AWS_SECRET_ACCESS_KEY")?,
     });
+    let pair = |id: &str, secret: &str| match (std::env::var(id), std::env::var(secret)) {
+        (Ok(id), Ok(secret)) => Some((id, secret)),
+        _ => None,
+    };
+    let credentials = Credentials {
+        worker: pair(
+            "MESHPLANE_WORKER_ACCESS_KEY_ID",
+            "MESHPLANE_WORKER_SECRET_ACCESS_KEY",
+        ),
+        reader: pair(
+            "MESHPLANE_READER_ACCESS_KEY_ID",
+            "MESHPLANE_READER_SECRET_ACCESS_KEY",
+        ),
+    };
+    let direct = args.topic_mode == "direct";
+    let kafka = if direct {
+        Some(KafkaAdmin::new(&args.kafka_bootstrap).context("direct topic mode")?)
+    } else {
+        None
+    };
     let settings = PlatformSettings {
         image: args.image,
         bucket_prefix: args.bucket_prefix,
         kafka_bootstrap_servers: args.kafka_bootstrap,
-        topic_mode: TopicMode::Strimzi {
-            cluster: args.strimzi_cluster,
-            namespace: (!args.strimzi_namespace.is_empty()).then_some(args.strimzi_namespace),
+        topic_mode: if direct {
+            TopicMode::Direct
+        } else {
+            TopicMode::Strimzi {
+                cluster: args.strimzi_cluster,
+                namespace: (!args.strimzi_namespace.is_empty()).then_some(args.strimzi_namespace),
+            }
         },
         topic_replicas: args.topic_replicas,
         s3_endpoint: args.s3_endpoint,
@@ -110,11 +156,49 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         .wait_for(|generation| *generation > 0)
         .await
         .context("the policy watch ended before it synced")?;
-    tracing::info!("controller running");
-    let ctx = Arc::new(Context::new(client, engine, settings, s3));
+    let mut ctx = Context::new(client.clone(), engine, settings, s3, kafka, credentials);
+    ctx.concurrency = args.concurrency;
+    let ctx = Arc::new(ctx);
     let metrics = tokio::spawn(serve_metrics(args.metrics_addr, ctx.clone()));
-    tokio::select! {
-        _ = run_controller(ctx, generation_rx, crate::shutdown_signal()) => Ok(()),
-        result = metrics => result.context("the metrics task failed")?,
+    let lease = LeaseSettings {
+        namespace: args.lease_namespace,
+        name: args.lease_name,
+        identity: identity(),
+        duration: std::time::Duration::from_secs(args.lease_seconds.max(2)),
+        renew_every: std::time::Duration::from_secs((args.lease_seconds / 3).max(1)),
+    };
+    if args.leader_elect {
+        tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting for leadership");
+        tokio::select! {
+            () = leader::acquire(&client, &lease) => {}
+            () = crate::shutdown_signal() => return Ok(()),
+        }
     }
+    tracing::info!("controller running");
+    let lost = async {
+        if args.leader_elect {
+            leader::hold(&client, &lease).await
+        } else {
+            std::future::pending().await
+        }
+    };
+    let result = tokio::select! {
+        _ = run_controller(ctx, generation_rx, crate::shutdown_signal()) => Ok(()),
+        error = lost => Err(anyhow::Error::new(error).context("stopping: leadership lost")),
+        result = metrics => result.context("the metrics task failed")?,
+    };
+    if args.leader_elect && result.is_ok() {
+        leader::release(&client, &lease).await;
+    }
+    result
+}
+
+/// This replica's identity: its pod name in a cluster, host and process id elsewhere.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        format!("{host}-{}", std::process::id())
+    })
 }

@@ -1,0 +1,90 @@
+//! The Secrets a product's workload and readers reference: the namespace's S3 credentials
+//! and masking key (shared by the namespace's workers), and the product's read
+//! credentials (location, plus read-only keys when the platform provides them).
+
+use crate::reconcile::{Context, ReconcileError};
+use meshplane_api::DataProduct;
+use meshplane_effects::secrets::{create_if_absent, new_masking_key, SecretSpec};
+use meshplane_planner::{kubernetes::owner_reference, labels, BucketSpec};
+use std::collections::BTreeMap;
+
+/// S3 key pairs the controller hands out.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Key pair the ingestion workers write with; `None` leaves the Secret to the platform team.
+    pub worker: Option<(String, String)>,
+    /// Read-only key pair put into each product's read credentials; `None` gives readers
+    /// the location only.
+    pub reader: Option<(String, String)>,
+}
+
+fn key_pair(pair: &(String, String)) -> [(String, String); 2] {
+    [
+        ("access-key-id".to_string(), pair.0.clone()),
+        ("secret-access-key".to_string(), pair.1.clone()),
+    ]
+}
+
+/// Creates whichever of the product's Secrets are missing; existing ones are left alone.
+pub async fn ensure_secrets(
+    ctx: &Context,
+    product: &DataProduct,
+    bucket: &BucketSpec,
+) -> Result<(), ReconcileError> {
+    let namespace = product.metadata.namespace.clone().unwrap_or_default();
+    let shared_labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            labels::MANAGED_BY.to_string(),
+        ),
+        (
+            "app.kubernetes.io/part-of".to_string(),
+            "meshplane".to_string(),
+        ),
+    ]);
+    let settings = &ctx.settings;
+    if let Some(worker) = &ctx.credentials.worker {
+        create_if_absent(
+            &ctx.client,
+            &SecretSpec {
+                namespace: namespace.clone(),
+                name: settings.s3_credentials_secret.clone(),
+                labels: shared_labels.clone(),
+                owner: None,
+                data: BTreeMap::from(key_pair(worker)),
+            },
+        )
+        .await?;
+    }
+    // Generated once per namespace and never replaced: pseudonyms stay joinable.
+    let masking_key = SecretSpec {
+        namespace: namespace.clone(),
+        name: settings.masking_key_secret.clone(),
+        labels: shared_labels,
+        owner: None,
+        data: BTreeMap::from([("key".to_string(), new_masking_key()?)]),
+    };
+    create_if_absent(&ctx.client, &masking_key).await?;
+    let mut read = BTreeMap::from([
+        ("bucket".to_string(), bucket.name.clone()),
+        ("prefix".to_string(), bucket.table_prefix.clone()),
+        ("endpoint".to_string(), settings.s3_endpoint.clone()),
+        ("region".to_string(), settings.s3_region.clone()),
+    ]);
+    if let Some(reader) = &ctx.credentials.reader {
+        read.extend(key_pair(reader));
+    }
+    let name = product.metadata.name.clone().unwrap_or_default();
+    create_if_absent(
+        &ctx.client,
+        &SecretSpec {
+            namespace,
+            name: meshplane_planner::names::child(&name, "read-credentials"),
+            labels: labels::for_child(product, "access"),
+            owner: owner_reference(product),
+            data: read,
+        },
+    )
+    .await?;
+    Ok(())
+}
