@@ -44,6 +44,10 @@ crds-check: ## Fail when crds/ drifts from the Rust types
 bench-governance: ## Criterion: governance decisions per second (50 fields x 5 policies)
 	$(CARGO) bench -p meshplane-governance --bench decisions
 
+.PHONY: bench-controller
+bench-controller: stack-up ## Apply-to-Ready p50/p99 for 1 and 500 products, RSS with 1,000 (local stack)
+	@bash e2e/bench/controller.sh
+
 .PHONY: bench-admission
 bench-admission: stack-up ## Webhook latency at 500 req/s and its cost on a kubectl create (local stack)
 	@bash e2e/bench/admission.sh

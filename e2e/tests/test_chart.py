@@ -20,7 +20,7 @@ def test_the_chart_lints(values):
     assert "0 chart(s) failed" in out
 
 
-def test_helm_install_creates_the_webhook_workload_and_its_rbac():
+def test_helm_install_creates_the_webhook_and_controller_workloads_and_their_rbac():
     namespace = f"mp-{uuid.uuid4().hex[:8]}"
     release = "meshplane"
     helm("install", release, f"{REPO}/charts/meshplane", "--namespace", namespace, "--create-namespace", "--wait=false")
@@ -33,6 +33,24 @@ def test_helm_install_creates_the_webhook_workload_and_its_rbac():
         assert kubectl_json("-n", namespace, "get", "service", "meshplane-webhook")["spec"]["ports"][0]["port"] == 443
         rules = kubectl_json("get", "clusterrole", "meshplane-webhook")["rules"]
         assert any("governancepolicies" in r["resources"] and "watch" in r["verbs"] for r in rules)
+        controller = kubectl_json("-n", namespace, "get", "deployment", "meshplane-controller")
+        spec = controller["spec"]["template"]["spec"]
+        args = spec["containers"][0]["args"]
+        assert args[0] == "controller" and "--lease-name=meshplane-controller" in args
+        assert controller["spec"]["replicas"] == 2
+        assert spec["serviceAccountName"] == "meshplane-controller"
+        env = {e["name"] for e in spec["containers"][0]["env"]}
+        assert {"POD_NAME", "POD_NAMESPACE", "AWS_ACCESS_KEY_ID", "MESHPLANE_WORKER_ACCESS_KEY_ID"} <= env
+        lease_rules = kubectl_json("-n", namespace, "get", "role", "meshplane-controller-leader-election")["rules"]
+        assert lease_rules[0]["resources"] == ["leases"]
+        # The controller's service account may do what reconciling needs, as the API server sees it.
+        who = f"system:serviceaccount:{namespace}:meshplane-controller"
+        for verb, resource in [("patch", "dataproducts.meshplane.dev"), ("patch", "dataproducts.meshplane.dev/status"),
+                               ("patch", "deployments.apps"), ("create", "secrets"), ("bind", "roles.rbac.authorization.k8s.io")]:
+            assert kubectl("auth", "can-i", verb, resource, "--as", who, "-n", "default", check=False).stdout.strip() == "yes", (verb, resource)
+        assert kubectl("auth", "can-i", "update", "leases.coordination.k8s.io", "--as", who, "-n", namespace,
+                       check=False).stdout.strip() == "yes"
+        assert kubectl("auth", "can-i", "get", "secrets", "--as", who, "-n", "default", check=False).stdout.strip() == "no"
         # The CRDs ship in the chart and match the repository's.
         with open(f"{REPO}/crds/meshplane.dev_crds.yaml") as a, open(f"{REPO}/charts/meshplane/crds/meshplane.dev_crds.yaml") as b:
             assert a.read() == b.read()

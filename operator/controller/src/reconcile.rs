@@ -32,7 +32,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// Longest wait between retries of a failing product.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How soon a product waiting on another system (a topic operator) is looked at again.
-const WAITING: Duration = Duration::from_secs(5);
+const WAITING: Duration = Duration::from_secs(10);
 
 /// What a reconcile needs.
 pub struct Context {
@@ -58,6 +58,8 @@ pub struct Context {
     pub(crate) failures: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
     /// Failed clean-up attempts per product being deleted.
     pub(crate) cleanup_attempts: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
+    /// Namespaces whose shared Secrets (S3 credentials, masking key) are known to exist.
+    pub(crate) namespaces_with_secrets: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Context {
@@ -87,6 +89,7 @@ impl Context {
             metrics: crate::metrics::Metrics::default(),
             failures: Mutex::default(),
             cleanup_attempts: Mutex::default(),
+            namespaces_with_secrets: Mutex::default(),
         }
     }
 }
@@ -233,6 +236,7 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
     ctx.metrics.reconciles.with_label_values(&[outcome]).inc();
     ctx.metrics.set_state(key(&product), state);
     if let Err(error) = &result {
+        report_failure(&ctx, &product, error).await;
         event(
             &ctx,
             &product,
@@ -249,6 +253,39 @@ async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Actio
         // A policy change re-evaluates every product; otherwise wait for a change.
         Outcome::NonCompliant => Action::await_change(),
     })
+}
+
+/// Shows a failed step in the product's conditions (unless the status write itself failed).
+async fn report_failure(ctx: &Context, product: &DataProduct, error: &ReconcileError) {
+    if matches!(error, ReconcileError::Status { .. }) {
+        return;
+    }
+    let now = Time(Timestamp::now());
+    let generation = product.metadata.generation;
+    let mut status = product.status.clone().unwrap_or_default();
+    let message = error.to_string();
+    let conditions = &mut status.conditions;
+    set(
+        conditions,
+        "Ready",
+        false,
+        "ProvisioningFailed",
+        message.clone(),
+        generation,
+        &now,
+    );
+    set(
+        conditions,
+        "Reconciling",
+        true,
+        "ProvisioningFailed",
+        message,
+        generation,
+        &now,
+    );
+    if let Err(e) = write_status(ctx, product, status).await {
+        tracing::warn!(product = %key(product), error = %e, "failed to report a failure in the status");
+    }
 }
 
 /// How a successful reconcile ended.

@@ -43,6 +43,15 @@ pub async fn ensure_secrets(
         ),
     ]);
     let settings = &ctx.settings;
+    // The namespace's shared Secrets are checked once per process, not once per product.
+    let shared_known = ctx
+        .namespaces_with_secrets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&namespace);
+    if shared_known {
+        return ensure_read_credentials(ctx, product, bucket).await;
+    }
     if let Some(worker) = &ctx.credentials.worker {
         create_if_absent(
             &ctx.client,
@@ -65,6 +74,20 @@ pub async fn ensure_secrets(
         data: BTreeMap::from([("key".to_string(), new_masking_key()?)]),
     };
     create_if_absent(&ctx.client, &masking_key).await?;
+    ctx.namespaces_with_secrets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(namespace);
+    ensure_read_credentials(ctx, product, bucket).await
+}
+
+async fn ensure_read_credentials(
+    ctx: &Context,
+    product: &DataProduct,
+    bucket: &BucketSpec,
+) -> Result<(), ReconcileError> {
+    let settings = &ctx.settings;
+    let namespace = product.metadata.namespace.clone().unwrap_or_default();
     let mut read = BTreeMap::from([
         ("bucket".to_string(), bucket.name.clone()),
         ("prefix".to_string(), bucket.table_prefix.clone()),

@@ -281,6 +281,9 @@ pub fn objects(
     out.push(to_value(&Service {
         metadata: child_meta(product, names::child(&name, "metrics"), "ingest"),
         spec: Some(ServiceSpec {
+            // Headless: Prometheus scrapes the pods' endpoints; a virtual IP per product
+            // would only use up the cluster's service range.
+            cluster_ip: Some("None".into()),
             selector: Some(labels::worker_selector(product)),
             ports: Some(vec![ServicePort {
                 name: Some("metrics".into()),
