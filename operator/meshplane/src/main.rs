@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod controller;
+mod ingest;
 mod plan;
 mod webhook;
 
@@ -27,6 +28,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Reconcile DataProducts into buckets, workloads, access and monitoring.
     Controller(controller::ControllerArgs),
+    /// Stream a product's source topic into its masked, partitioned Parquet table in S3.
+    Ingest(ingest::IngestArgs),
     /// Serve the admission webhooks (HTTPS) that enforce governance in the API server.
     Webhook(webhook::WebhookArgs),
 }
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Webhook(args) => webhook::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Ingest(args) => ingest::run(args),
     }
 }
 

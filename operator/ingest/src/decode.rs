@@ -1,0 +1,412 @@
+//! Decoding one event: bytes → a typed, checked, masked row and its time partition, or a
+//! [`Rejection`] that names what is wrong.
+
+use crate::cell::Cell;
+use crate::mask::Masker;
+use meshplane_api::ingest_plan::{IngestPlan, PlannedField};
+use meshplane_api::{FieldType, Granularity, MaskingStrategy, QualityCheckType};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Largest event accepted, in bytes.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// Why an event is not a row. The text is what the dead letter records.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum Rejection {
+    /// Larger than the limit.
+    #[error("event of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Size.
+        size: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// Not UTF-8.
+    #[error("event is not valid UTF-8 (at byte {at})")]
+    InvalidUtf8 {
+        /// First invalid byte.
+        at: usize,
+    },
+    /// Not JSON.
+    #[error("event is not valid JSON: {message}")]
+    InvalidJson {
+        /// Parser message with line and column.
+        message: String,
+    },
+    /// JSON, but not an object.
+    #[error("event is not a JSON object")]
+    NotAnObject,
+    /// A change event without its row.
+    #[error("change event has no `payload.after` row (a delete or a malformed event)")]
+    NoChangeRow,
+    /// A required field is absent or null.
+    #[error("field `{field}` is required but {found}")]
+    Missing {
+        /// Field.
+        field: String,
+        /// `absent` or `null`.
+        found: &'static str,
+    },
+    /// A value of the wrong type.
+    #[error("field `{field}`: expected {expected}, got {found}")]
+    WrongType {
+        /// Field.
+        field: String,
+        /// Declared type.
+        expected: &'static str,
+        /// What the event holds.
+        found: String,
+    },
+    /// A quality check failed.
+    #[error("quality check `{check}` failed on field `{field}`: {reason}")]
+    Quality {
+        /// Check name.
+        check: String,
+        /// Field.
+        field: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// The plan cannot be run.
+#[derive(Debug, Error)]
+pub enum DecoderError {
+    /// A pattern check's regular expression does not compile.
+    #[error("quality check `{check}`: invalid pattern: {source}")]
+    Pattern {
+        /// Check name.
+        check: String,
+        /// Cause.
+        source: regex::Error,
+    },
+    /// A quality check names a field the schema does not have.
+    #[error("quality check `{check}` names unknown field `{field}`")]
+    UnknownField {
+        /// Check name.
+        check: String,
+        /// Field.
+        field: String,
+    },
+    /// The partition field is not a timestamp or date in the schema.
+    #[error("partition field `{field}` must be a timestamp or date field of the schema")]
+    PartitionField {
+        /// Field.
+        field: String,
+    },
+}
+
+/// A decoded event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// One cell per planned field, in plan order, masked.
+    pub cells: Vec<Cell>,
+    /// Hive-style partition path (`dt=YYYY-MM-DD/hr=HH`), empty when unpartitioned.
+    pub partition: String,
+    /// Event time in microseconds (the partition field), for freshness.
+    pub event_time_micros: Option<i64>,
+}
+
+enum Check {
+    NotNull,
+    Range(Option<f64>, Option<f64>),
+    Pattern(regex::Regex),
+    Accepted(Vec<String>),
+}
+
+struct CompiledCheck {
+    name: String,
+    field: usize,
+    check: Check,
+}
+
+/// Decodes events for one plan.
+pub struct Decoder {
+    fields: Vec<PlannedField>,
+    checks: Vec<CompiledCheck>,
+    partition_field: Option<(usize, Granularity)>,
+    change_events: bool,
+    masker: Masker,
+    max_event_bytes: usize,
+}
+
+impl Decoder {
+    /// Compiles the plan's checks and partitioning.
+    pub fn new(plan: &IngestPlan, masking_key: &[u8]) -> Result<Decoder, DecoderError> {
+        let index = |name: &str| plan.fields.iter().position(|f| f.name == name);
+        let mut checks = Vec::new();
+        for q in &plan.quality {
+            let check = match q.check_type {
+                QualityCheckType::NotNull => Check::NotNull,
+                QualityCheckType::Range => Check::Range(q.min, q.max),
+                QualityCheckType::Pattern => Check::Pattern(
+                    regex::Regex::new(q.pattern.as_deref().unwrap_or("")).map_err(|source| {
+                        DecoderError::Pattern {
+                            check: q.name.clone(),
+                            source,
+                        }
+                    })?,
+                ),
+                QualityCheckType::Accepted => Check::Accepted(q.values.clone()),
+                // Schema conformance is what decoding checks; freshness is measured, not
+                // per-record; uniqueness spans files (see docs/operations.md).
+                _ => continue,
+            };
+            let field_name = q.field.clone().unwrap_or_default();
+            let field = index(&field_name).ok_or_else(|| DecoderError::UnknownField {
+                check: q.name.clone(),
+                field: field_name,
+            })?;
+            checks.push(CompiledCheck {
+                name: q.name.clone(),
+                field,
+                check,
+            });
+        }
+        let partition_field = match &plan.partition_field {
+            None => None,
+            Some(name) => {
+                let i = index(name)
+                    .filter(|i| {
+                        matches!(
+                            plan.fields[*i].field_type,
+                            FieldType::Timestamp | FieldType::Date
+                        )
+                    })
+                    .ok_or_else(|| DecoderError::PartitionField {
+                        field: name.clone(),
+                    })?;
+                Some((i, plan.granularity))
+            }
+        };
+        Ok(Decoder {
+            fields: plan.fields.clone(),
+            checks,
+            partition_field,
+            change_events: plan.source.kafka.as_ref().is_some_and(|k| k.change_events),
+            masker: Masker::new(masking_key),
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+        })
+    }
+
+    /// The planned fields, in column order.
+    pub fn fields(&self) -> &[PlannedField] {
+        &self.fields
+    }
+
+    /// Decodes one event.
+    pub fn decode(&self, payload: &[u8]) -> Result<Row, Rejection> {
+        if payload.len() > self.max_event_bytes {
+            return Err(Rejection::TooLarge {
+                size: payload.len(),
+                limit: self.max_event_bytes,
+            });
+        }
+        let text = std::str::from_utf8(payload).map_err(|e| Rejection::InvalidUtf8 {
+            at: e.valid_up_to(),
+        })?;
+        let value: Value = serde_json::from_str(text).map_err(|e| Rejection::InvalidJson {
+            message: e.to_string(),
+        })?;
+        let Value::Object(mut object) = value else {
+            return Err(Rejection::NotAnObject);
+        };
+        if self.change_events {
+            object = change_row(object)?;
+        }
+        let mut cells = Vec::with_capacity(self.fields.len());
+        for field in &self.fields {
+            cells.push(typed(field, object.get_mut(&field.name).map(Value::take))?);
+        }
+        for check in &self.checks {
+            run_check(check, &self.fields[check.field].name, &cells[check.field])?;
+        }
+        let (partition, event_time_micros) = match self.partition_field {
+            None => (String::new(), None),
+            Some((i, granularity)) => partition_path(&cells[i], granularity),
+        };
+        for (cell, field) in cells.iter_mut().zip(&self.fields) {
+            if field.masking != MaskingStrategy::None {
+                if let Some(text) = cell.to_text() {
+                    *cell = Cell::Text(self.masker.mask(field.masking, &text));
+                }
+            }
+        }
+        Ok(Row {
+            cells,
+            partition,
+            event_time_micros,
+        })
+    }
+}
+
+/// The row of a Debezium change event (`payload.after`, or `after` without the envelope).
+fn change_row(mut event: Map<String, Value>) -> Result<Map<String, Value>, Rejection> {
+    let after = match event.get_mut("payload") {
+        Some(Value::Object(payload)) => payload.remove("after"),
+        _ => event.remove("after"),
+    };
+    match after {
+        Some(Value::Object(row)) => Ok(row),
+        _ => Err(Rejection::NoChangeRow),
+    }
+}
+
+fn type_name(value: &Value) -> String {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+    .to_string()
+}
+
+fn typed(field: &PlannedField, value: Option<Value>) -> Result<Cell, Rejection> {
+    let value = match value {
+        None | Some(Value::Null) if field.nullable => return Ok(Cell::Null),
+        None => {
+            return Err(Rejection::Missing {
+                field: field.name.clone(),
+                found: "absent",
+            })
+        }
+        Some(Value::Null) => {
+            return Err(Rejection::Missing {
+                field: field.name.clone(),
+                found: "null",
+            })
+        }
+        Some(v) => v,
+    };
+    let wrong = |expected: &'static str, found: String| Rejection::WrongType {
+        field: field.name.clone(),
+        expected,
+        found,
+    };
+    Ok(match field.field_type {
+        FieldType::String => match value {
+            Value::String(s) => Cell::Text(s),
+            other => return Err(wrong("string", type_name(&other))),
+        },
+        FieldType::Decimal => match value {
+            Value::String(s) if s.parse::<f64>().is_ok() => Cell::Text(s),
+            Value::Number(n) => Cell::Text(n.to_string()),
+            other => return Err(wrong("decimal", type_name(&other))),
+        },
+        FieldType::Int => match value.as_i64().map(i32::try_from) {
+            Some(Ok(v)) => Cell::Int(v),
+            Some(Err(_)) => return Err(wrong("int", format!("{value} (out of range)"))),
+            None => return Err(wrong("int", type_name(&value))),
+        },
+        FieldType::Long => match value.as_i64() {
+            Some(v) => Cell::Long(v),
+            None => return Err(wrong("long", type_name(&value))),
+        },
+        FieldType::Double => match value.as_f64() {
+            Some(v) => Cell::Double(v),
+            None => return Err(wrong("double", type_name(&value))),
+        },
+        FieldType::Boolean => match value {
+            Value::Bool(b) => Cell::Bool(b),
+            other => return Err(wrong("boolean", type_name(&other))),
+        },
+        FieldType::Timestamp => match &value {
+            Value::String(s) => match s.parse::<jiff::Timestamp>() {
+                Ok(t) => Cell::Micros(t.as_microsecond()),
+                Err(_) => return Err(wrong("timestamp (RFC 3339)", format!("{s:?}"))),
+            },
+            Value::Number(n) => match n.as_i64() {
+                Some(ms) => Cell::Micros(ms.saturating_mul(1000)),
+                None => return Err(wrong("timestamp (epoch milliseconds)", n.to_string())),
+            },
+            other => return Err(wrong("timestamp", type_name(other))),
+        },
+        FieldType::Date => match &value {
+            Value::String(s) => match s.parse::<jiff::civil::Date>() {
+                Ok(d) => Cell::Days(days_since_epoch(d)),
+                Err(_) => return Err(wrong("date (YYYY-MM-DD)", format!("{s:?}"))),
+            },
+            other => return Err(wrong("date", type_name(other))),
+        },
+    })
+}
+
+fn days_since_epoch(date: jiff::civil::Date) -> i32 {
+    let epoch = jiff::civil::date(1970, 1, 1);
+    (date - epoch).get_days()
+}
+
+fn run_check(check: &CompiledCheck, field: &str, cell: &Cell) -> Result<(), Rejection> {
+    let fail = |reason: String| Rejection::Quality {
+        check: check.name.clone(),
+        field: field.to_string(),
+        reason,
+    };
+    match (&check.check, cell) {
+        (Check::NotNull, Cell::Null) => Err(fail("value is null".into())),
+        (_, Cell::Null) => Ok(()),
+        (Check::Range(min, max), cell) => {
+            let v = cell
+                .as_f64()
+                .ok_or_else(|| fail("value is not a number".into()))?;
+            if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
+                Err(fail(format!(
+                    "{v} is outside {}..={}",
+                    min.map(|m| m.to_string()).unwrap_or_default(),
+                    max.map(|m| m.to_string()).unwrap_or_default()
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        (Check::Pattern(re), cell) => {
+            let text = cell.to_text().unwrap_or_default();
+            if re.is_match(&text) {
+                Ok(())
+            } else {
+                Err(fail(format!("value does not match /{}/", re.as_str())))
+            }
+        }
+        (Check::Accepted(values), cell) => {
+            let text = cell.to_text().unwrap_or_default();
+            if values.contains(&text) {
+                Ok(())
+            } else {
+                Err(fail(format!("value {text:?} is not one of {values:?}")))
+            }
+        }
+        (Check::NotNull, _) => Ok(()),
+    }
+}
+
+/// `dt=YYYY-MM-DD/hr=HH` (or `dt=YYYY-MM-DD` by day) for a timestamp or date cell.
+fn partition_path(cell: &Cell, granularity: Granularity) -> (String, Option<i64>) {
+    match cell {
+        Cell::Micros(us) => {
+            let Ok(t) = jiff::Timestamp::from_microsecond(*us) else {
+                return ("dt=invalid".into(), None);
+            };
+            let dt = t.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+            let path = match granularity {
+                Granularity::Hour => format!("dt={}/hr={:02}", dt.date(), dt.hour()),
+                Granularity::Day => format!("dt={}", dt.date()),
+            };
+            (path, Some(*us))
+        }
+        Cell::Days(days) => {
+            let date = jiff::civil::date(1970, 1, 1)
+                .checked_add(jiff::Span::new().days(i64::from(*days)))
+                .map(|d| d.to_string())
+                .unwrap_or_else(|_| "invalid".into());
+            (format!("dt={date}"), None)
+        }
+        _ => ("dt=__null__".into(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

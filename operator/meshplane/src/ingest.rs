@@ -1,0 +1,109 @@
+//! `meshplane ingest`: the streaming ingestion worker of one product.
+
+use anyhow::Context as _;
+use clap::Args;
+use meshplane_api::ingest_plan::IngestPlan;
+use meshplane_effects::s3::S3Settings;
+use meshplane_worker::metrics::Metrics;
+use meshplane_worker::{run as run_worker, WorkerSettings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Arguments of `meshplane ingest`.
+#[derive(Args)]
+pub struct IngestArgs {
+    /// The plan (`plan.json` of the product's ConfigMap, mounted as a file).
+    #[arg(long)]
+    plan: PathBuf,
+    /// Close files after this many seconds instead of the plan's update interval.
+    #[arg(long)]
+    flush_seconds: Option<u64>,
+    /// Close a partition's file when no event arrived for this many seconds.
+    #[arg(long, default_value_t = 5)]
+    idle_seconds: u64,
+    /// Close a partition's file at this many events.
+    #[arg(long, default_value_t = 500_000)]
+    max_events: usize,
+    /// Close a partition's file at this many bytes of source events.
+    #[arg(long, default_value_t = 128 * 1024 * 1024)]
+    max_bytes: usize,
+    /// S3 endpoint; empty for AWS.
+    #[arg(long, env = "MESHPLANE_S3_ENDPOINT", default_value = "")]
+    s3_endpoint: String,
+    /// S3 region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "MESHPLANE_METRICS_ADDR", default_value = "0.0.0.0:9464")]
+    metrics_addr: std::net::SocketAddr,
+}
+
+/// Runs the worker until SIGTERM, then flushes and commits.
+pub fn run(args: IngestArgs) -> ExitCode {
+    crate::run_service(serve(args))
+}
+
+async fn serve(args: IngestArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.plan)
+        .with_context(|| format!("cannot read the plan {}", args.plan.display()))?;
+    let plan: IngestPlan = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid ingestion plan", args.plan.display()))?;
+    let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+    let masking_key = env("MESHPLANE_MASKING_KEY")?.into_bytes();
+    anyhow::ensure!(!masking_key.is_empty(), "MESHPLANE_MASKING_KEY is empty");
+    let settings = WorkerSettings {
+        flush_interval: Duration::from_secs(
+            args.flush_seconds
+                .unwrap_or(plan.flush_interval_seconds)
+                .max(1),
+        ),
+        idle_timeout: Duration::from_secs(args.idle_seconds.max(1)),
+        max_events: args.max_events.max(1),
+        max_bytes: args.max_bytes.max(1),
+        s3: S3Settings {
+            endpoint: (!args.s3_endpoint.is_empty()).then_some(args.s3_endpoint),
+            region: args.s3_region,
+            access_key_id: env("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
+        },
+        masking_key,
+        plan,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(serve_metrics(args.metrics_addr, metrics.clone(), ready_rx));
+    tokio::select! {
+        result = run_worker(settings, metrics, ready_tx, crate::shutdown_signal()) => result.map_err(Into::into),
+        result = server => result.context("the metrics task failed")?,
+    }
+}
+
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
+    ready: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/metrics", get(move || async move { metrics.render() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if *ready.borrow() {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    axum::serve(listener, app)
+        .await
+        .context("the metrics server failed")
+}

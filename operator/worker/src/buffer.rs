@@ -1,0 +1,169 @@
+//! What a worker holds between flushes, per source partition: decoded rows grouped by time
+//! partition, dead letters, and the offsets they cover. Pure.
+
+use meshplane_api::ingest_plan::IngestPlan;
+use meshplane_ingest::keys::{dead_letter_key, table_key};
+use meshplane_ingest::table::TableSchema;
+use meshplane_ingest::{write_parquet, Cell, Rejection, Row, TableError};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Rows and rejections of one source partition since its last flush.
+#[derive(Debug)]
+pub struct PartitionBuffer {
+    /// First offset held.
+    pub start: i64,
+    /// Last offset held.
+    pub end: i64,
+    /// Rows by partition path.
+    rows: BTreeMap<String, Vec<Vec<Cell>>>,
+    /// Dead-letter lines.
+    rejected: Vec<String>,
+    /// Events held (rows + rejections).
+    pub events: usize,
+    /// Approximate bytes of the source events held.
+    pub bytes: usize,
+    /// When the first event arrived.
+    pub opened_at: Instant,
+    /// When the last event arrived.
+    pub last_event_at: Instant,
+    /// Newest event time among the rows, microseconds.
+    pub newest_event_micros: Option<i64>,
+}
+
+/// One object of a flush.
+#[derive(Debug, Clone)]
+pub struct FlushObject {
+    /// Key.
+    pub key: String,
+    /// Content.
+    pub body: Vec<u8>,
+    /// MIME type.
+    pub content_type: &'static str,
+}
+
+/// Everything one flush of one source partition writes.
+#[derive(Debug)]
+pub struct Flush {
+    /// Source partition.
+    pub partition: i32,
+    /// First offset covered.
+    pub start: i64,
+    /// Last offset covered.
+    pub end: i64,
+    /// Objects to write.
+    pub objects: Vec<FlushObject>,
+    /// Rows written.
+    pub rows: usize,
+    /// Events rejected.
+    pub rejected: usize,
+    /// Bytes of source events covered.
+    pub bytes: usize,
+    /// Newest event time covered.
+    pub newest_event_micros: Option<i64>,
+    /// When the oldest event covered arrived (for event-to-object latency).
+    pub opened_at: Instant,
+}
+
+/// A dead-letter line: where the event was and why it was rejected. The event itself is not
+/// copied: it may hold unmasked personal data; its offset finds it in the source topic.
+#[derive(serde::Serialize)]
+struct DeadLetter<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    bytes: usize,
+    reason: String,
+}
+
+impl PartitionBuffer {
+    /// An empty buffer starting at `offset`.
+    pub fn new(offset: i64) -> Self {
+        let now = Instant::now();
+        PartitionBuffer {
+            start: offset,
+            end: offset,
+            rows: BTreeMap::new(),
+            rejected: Vec::new(),
+            events: 0,
+            bytes: 0,
+            opened_at: now,
+            last_event_at: now,
+            newest_event_micros: None,
+        }
+    }
+
+    /// Adds the outcome of decoding the event at `offset`.
+    pub fn push(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        size: usize,
+        outcome: Result<Row, Rejection>,
+    ) {
+        self.end = offset;
+        self.events += 1;
+        self.bytes += size;
+        self.last_event_at = Instant::now();
+        match outcome {
+            Ok(row) => {
+                if let Some(t) = row.event_time_micros {
+                    self.newest_event_micros =
+                        Some(self.newest_event_micros.map_or(t, |n| n.max(t)));
+                }
+                self.rows.entry(row.partition).or_default().push(row.cells);
+            }
+            Err(rejection) => {
+                let line = DeadLetter {
+                    topic,
+                    partition,
+                    offset,
+                    bytes: size,
+                    reason: rejection.to_string(),
+                };
+                self.rejected
+                    .push(serde_json::to_string(&line).unwrap_or_default());
+            }
+        }
+    }
+
+    /// Encodes the buffer as the objects of one flush.
+    pub fn into_flush(
+        self,
+        plan: &IngestPlan,
+        schema: &TableSchema,
+        partition: i32,
+    ) -> Result<Flush, TableError> {
+        let mut objects = Vec::new();
+        let mut rows = 0;
+        for (path, cells) in &self.rows {
+            rows += cells.len();
+            objects.push(FlushObject {
+                key: table_key(&plan.table_prefix, path, partition, self.start),
+                body: write_parquet(schema, cells)?,
+                content_type: "application/vnd.apache.parquet",
+            });
+        }
+        if !self.rejected.is_empty() {
+            let mut body = self.rejected.join("\n");
+            body.push('\n');
+            objects.push(FlushObject {
+                key: dead_letter_key(&plan.dead_letter_prefix, partition, self.start),
+                body: body.into_bytes(),
+                content_type: "application/x-ndjson",
+            });
+        }
+        Ok(Flush {
+            partition,
+            start: self.start,
+            end: self.end,
+            objects,
+            rows,
+            rejected: self.rejected.len(),
+            bytes: self.bytes,
+            newest_event_micros: self.newest_event_micros,
+            opened_at: self.opened_at,
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! The worker's Prometheus metrics.
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
+
+/// Counters, gauges and histograms of one worker.
+pub struct Metrics {
+    registry: Registry,
+    /// Events consumed.
+    pub events_in: IntCounter,
+    /// Rows written to the table.
+    pub rows_written: IntCounter,
+    /// Events sent to the dead letter.
+    pub events_rejected: IntCounter,
+    /// Bytes of objects written.
+    pub bytes_written: IntCounter,
+    /// Flushes completed.
+    pub flushes: IntCounter,
+    /// S3 requests retried.
+    pub s3_retries: IntCounter,
+    /// Messages behind the partitions' high watermarks (librdkafka statistics).
+    pub consumer_lag: IntGauge,
+    /// Seconds since the newest committed event happened (event time).
+    pub freshness_seconds: IntGauge,
+    /// Flush duration (encode, write, commit).
+    pub flush_seconds: Histogram,
+    /// From the arrival of the oldest event of a flush to its commit.
+    pub event_to_object_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let seconds = vec![
+            0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+        ];
+        Metrics {
+            events_in: counter("meshplane_ingest_events_in_total", "Events consumed from the source topic."),
+            rows_written: counter("meshplane_ingest_rows_written_total", "Rows written to the table."),
+            events_rejected: counter("meshplane_ingest_events_rejected_total", "Events written to the dead letter."),
+            bytes_written: counter("meshplane_ingest_bytes_written_total", "Bytes of objects written to S3."),
+            flushes: counter("meshplane_ingest_flushes_total", "Flushes completed (objects written, offsets committed)."),
+            s3_retries: counter("meshplane_ingest_s3_retries_total", "S3 requests retried."),
+            consumer_lag: gauge("meshplane_ingest_consumer_lag", "Messages behind the source partitions' high watermarks."),
+            freshness_seconds: gauge("meshplane_ingest_freshness_seconds", "Age of the newest committed event (event time)."),
+            flush_seconds: histogram("meshplane_ingest_flush_duration_seconds", "Time to encode, write and commit a flush.", seconds.clone()),
+            event_to_object_seconds: histogram("meshplane_ingest_event_to_object_seconds", "From an event's arrival to its object being committed (oldest event of each flush).", seconds),
+            registry,
+        }
+    }
+}
+
+impl Metrics {
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,386 @@
+//! The consume → decode → buffer → flush loop.
+
+use crate::buffer::{Flush, PartitionBuffer};
+use crate::metrics::Metrics;
+use crate::store::{FlushMarker, Store};
+use meshplane_api::ingest_plan::IngestPlan;
+use meshplane_effects::s3::{client as s3_client, S3Settings};
+use meshplane_ingest::keys::flush_marker_key;
+use meshplane_ingest::table::TableSchema;
+use meshplane_ingest::{arrow_schema, Decoder, DecoderError, TableError};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// The worker cannot run or must stop.
+#[derive(Debug, Error)]
+pub enum WorkerError {
+    /// The plan has no Kafka source.
+    #[error("plan for {product} has no Kafka source; `meshplane ingest` streams from Kafka")]
+    NotStreaming {
+        /// Product.
+        product: String,
+    },
+    /// The plan cannot be compiled.
+    #[error(transparent)]
+    Plan(#[from] DecoderError),
+    /// The consumer could not be created or subscribed.
+    #[error("failed to start the Kafka consumer for topic {topic}: {source}")]
+    Consumer {
+        /// Topic.
+        topic: String,
+        /// Cause.
+        source: KafkaError,
+    },
+    /// A flush could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] TableError),
+    /// Offsets could not be committed because the partition now belongs to another member;
+    /// the flush's marker stays so the new owner removes its objects and replays.
+    #[error("failed to commit offsets of partition {partition} (up to {offset}): {source}")]
+    Commit {
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+        /// Cause.
+        source: KafkaError,
+    },
+}
+
+/// How the worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// The plan.
+    pub plan: IngestPlan,
+    /// HMAC key for pseudonyms.
+    pub masking_key: Vec<u8>,
+    /// Object store.
+    pub s3: S3Settings,
+    /// Close a partition's file after this long (the product's update interval).
+    pub flush_interval: Duration,
+    /// Close a partition's file when no event arrived for this long.
+    pub idle_timeout: Duration,
+    /// Close a partition's file at this many events.
+    pub max_events: usize,
+    /// Close a partition's file at this many source bytes.
+    pub max_bytes: usize,
+}
+
+/// Publishes librdkafka's consumer lag into the metrics.
+struct LagContext {
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        self.metrics.consumer_lag.set(lag);
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+type WorkerConsumer = StreamConsumer<LagContext>;
+
+struct Worker {
+    plan: IngestPlan,
+    topic: String,
+    group: String,
+    schema: TableSchema,
+    store: Store,
+    consumer: WorkerConsumer,
+    metrics: Arc<Metrics>,
+    buffers: HashMap<i32, PartitionBuffer>,
+    recovered: HashSet<i32>,
+    newest_committed_micros: Option<i64>,
+}
+
+impl Worker {
+    fn on_retry(&self) -> impl Fn() + Sync + '_ {
+        || self.metrics.s3_retries.inc()
+    }
+
+    /// Before consuming a partition: finish or undo a flush a previous process left.
+    async fn recover(&mut self, partition: i32) -> Result<(), WorkerError> {
+        let key = flush_marker_key(&self.group, partition);
+        let retry = || self.metrics.s3_retries.inc();
+        let Some(marker) = self.store.marker(&key, &retry).await else {
+            return Ok(());
+        };
+        let committed = self.committed(partition)?;
+        if committed.is_some_and(|c| c > marker.end) {
+            tracing::info!(
+                partition,
+                start = marker.start,
+                end = marker.end,
+                "previous flush was committed; removing its marker"
+            );
+        } else {
+            tracing::warn!(
+                partition,
+                start = marker.start,
+                end = marker.end,
+                objects = marker.keys.len(),
+                "previous flush was not committed; removing its objects before replaying"
+            );
+            for object in &marker.keys {
+                self.store.delete(object, &retry).await;
+            }
+        }
+        self.store.delete(&key, &retry).await;
+        Ok(())
+    }
+
+    fn committed(&self, partition: i32) -> Result<Option<i64>, WorkerError> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.topic, partition);
+        let committed = tokio::task::block_in_place(|| {
+            self.consumer
+                .committed_offsets(list, Duration::from_secs(30))
+        })
+        .map_err(|source| WorkerError::Commit {
+            partition,
+            offset: -1,
+            source,
+        })?;
+        Ok(committed
+            .find_partition(&self.topic, partition)
+            .and_then(|p| match p.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }))
+    }
+
+    async fn flush(&mut self, partition: i32) -> Result<(), WorkerError> {
+        let Some(buffer) = self.buffers.remove(&partition) else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let flush: Flush = buffer.into_flush(&self.plan, &self.schema, partition)?;
+        let marker_key = flush_marker_key(&self.group, partition);
+        let marker = FlushMarker {
+            start: flush.start,
+            end: flush.end,
+            keys: flush.objects.iter().map(|o| o.key.clone()).collect(),
+        };
+        let retry = self.on_retry();
+        self.store.put_marker(&marker_key, &marker, &retry).await;
+        let mut written = 0u64;
+        for object in flush.objects {
+            written += object.body.len() as u64;
+            self.store
+                .put(&object.key, object.body, object.content_type, &retry)
+                .await;
+        }
+        self.commit(partition, flush.end + 1).await?;
+        self.store.delete(&marker_key, &retry).await;
+        drop(retry);
+
+        self.metrics.rows_written.inc_by(flush.rows as u64);
+        self.metrics.events_rejected.inc_by(flush.rejected as u64);
+        self.metrics.bytes_written.inc_by(written);
+        self.metrics.flushes.inc();
+        self.metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .event_to_object_seconds
+            .observe(flush.opened_at.elapsed().as_secs_f64());
+        if let Some(t) = flush.newest_event_micros {
+            self.newest_committed_micros =
+                Some(self.newest_committed_micros.map_or(t, |n| n.max(t)));
+        }
+        tracing::debug!(
+            partition,
+            start = flush.start,
+            end = flush.end,
+            rows = flush.rows,
+            rejected = flush.rejected,
+            "flushed"
+        );
+        Ok(())
+    }
+
+    /// Commits `next` as the partition's position; retries while Kafka is unavailable.
+    async fn commit(&self, partition: i32, next: i64) -> Result<(), WorkerError> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&self.topic, partition, Offset::Offset(next))
+            .map_err(|source| WorkerError::Commit {
+                partition,
+                offset: next,
+                source,
+            })?;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let result =
+                tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync));
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if lost_partition(&e) => {
+                    return Err(WorkerError::Commit {
+                        partition,
+                        offset: next,
+                        source: e,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, retry_in = ?delay, "offset commit failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    fn due(&self, settings: &WorkerSettings) -> Vec<i32> {
+        self.buffers
+            .iter()
+            .filter(|(_, b)| {
+                b.opened_at.elapsed() >= settings.flush_interval
+                    || b.last_event_at.elapsed() >= settings.idle_timeout
+            })
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    fn update_freshness(&self) {
+        if let Some(t) = self.newest_committed_micros {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0);
+            self.metrics
+                .freshness_seconds
+                .set((now - t).max(0) / 1_000_000);
+        }
+    }
+}
+
+/// The partition moved to another member: committing again cannot succeed.
+fn lost_partition(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::FencedInstanceId
+        )
+    )
+}
+
+/// Runs the worker until `shutdown` resolves; then flushes, commits and returns.
+pub async fn run(
+    settings: WorkerSettings,
+    metrics: Arc<Metrics>,
+    ready: tokio::sync::watch::Sender<bool>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), WorkerError> {
+    let plan = settings.plan.clone();
+    let Some(kafka) = plan.source.kafka.clone() else {
+        return Err(WorkerError::NotStreaming {
+            product: plan.product.clone(),
+        });
+    };
+    let decoder = Decoder::new(&plan, &settings.masking_key)?;
+    let consumer: WorkerConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("group.id", &kafka.consumer_group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "5000")
+        .set("max.poll.interval.ms", "900000")
+        .set("fetch.max.bytes", "52428800")
+        .set("queued.min.messages", "200000")
+        .create_with_context(LagContext {
+            metrics: metrics.clone(),
+        })
+        .map_err(|source| WorkerError::Consumer {
+            topic: kafka.topic.clone(),
+            source,
+        })?;
+    consumer
+        .subscribe(&[&kafka.topic])
+        .map_err(|source| WorkerError::Consumer {
+            topic: kafka.topic.clone(),
+            source,
+        })?;
+    let store = Store::new(
+        s3_client(&settings.s3),
+        plan.bucket.clone(),
+        plan.encryption.as_deref(),
+        plan.kms_key_id.clone(),
+    );
+    let mut worker = Worker {
+        schema: arrow_schema(decoder.fields()),
+        topic: kafka.topic.clone(),
+        group: kafka.consumer_group.clone(),
+        plan,
+        store,
+        consumer,
+        metrics: metrics.clone(),
+        buffers: HashMap::new(),
+        recovered: HashSet::new(),
+        newest_committed_micros: None,
+    };
+    let _ = ready.send(true);
+    tracing::info!(topic = %worker.topic, group = %worker.group, bucket = %worker.plan.bucket, "ingesting");
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            _ = tick.tick() => {
+                for partition in worker.due(&settings) {
+                    worker.flush(partition).await?;
+                }
+                worker.update_freshness();
+            }
+            message = worker.consumer.recv() => {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Kafka consumer error; continuing");
+                        continue;
+                    }
+                };
+                let (partition, offset) = (message.partition(), message.offset());
+                let payload = message.payload().unwrap_or_default();
+                let size = payload.len();
+                let outcome = decoder.decode(payload);
+                drop(message);
+                if worker.recovered.insert(partition) {
+                    worker.recover(partition).await?;
+                }
+                worker.metrics.events_in.inc();
+                let topic = worker.topic.clone();
+                let buffer = worker.buffers.entry(partition).or_insert_with(|| PartitionBuffer::new(offset));
+                buffer.push(&topic, partition, offset, size, outcome);
+                if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
+                    worker.flush(partition).await?;
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down: flushing");
+    let partitions: Vec<i32> = worker.buffers.keys().copied().collect();
+    for partition in partitions {
+        worker.flush(partition).await?;
+    }
+    Ok(())
+}

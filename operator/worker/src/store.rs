@@ -1,0 +1,164 @@
+//! The table in S3: objects written with the product's encryption, flush markers, and
+//! retries that wait out an outage instead of losing anything.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::Client;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Longest pause between retries of a failing S3 request.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
+
+/// A flush in progress, recorded before its objects are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlushMarker {
+    /// First offset of the flush.
+    pub start: i64,
+    /// Last offset of the flush.
+    pub end: i64,
+    /// Every object the flush writes.
+    pub keys: Vec<String>,
+}
+
+/// The product's bucket.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    bucket: String,
+    encryption: Option<ServerSideEncryption>,
+    kms_key_id: Option<String>,
+}
+
+impl Store {
+    /// A store over `bucket`, requesting the plan's encryption on every object.
+    pub fn new(
+        client: Client,
+        bucket: String,
+        encryption: Option<&str>,
+        kms_key_id: Option<String>,
+    ) -> Self {
+        Store {
+            client,
+            bucket,
+            encryption: encryption.map(ServerSideEncryption::from),
+            kms_key_id,
+        }
+    }
+
+    /// Retries `attempt` until it succeeds, with capped exponential backoff; S3 outages
+    /// pause the worker (and with it consumption) rather than drop data.
+    async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+        &self,
+        what: &str,
+        mut attempt: impl FnMut() -> F,
+        on_retry: &(dyn Fn() + Sync),
+    ) -> T {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match attempt().await {
+                Ok(v) => return v,
+                Err(e) => {
+                    on_retry();
+                    tracing::warn!(bucket = %self.bucket, %what, error = %e, retry_in = ?delay, "S3 request failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                }
+            }
+        }
+    }
+
+    /// Writes an object, retrying until it is stored.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        on_retry: &(dyn Fn() + Sync),
+    ) {
+        let body = aws_sdk_s3::primitives::SdkBody::from(body);
+        self.retry(
+            key,
+            || {
+                let mut request = self
+                    .client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_type(content_type)
+                    .body(ByteStream::new(
+                        body.try_clone().expect("in-memory bodies clone"),
+                    ));
+                if let Some(sse) = &self.encryption {
+                    request = request.server_side_encryption(sse.clone());
+                }
+                if let Some(kms) = &self.kms_key_id {
+                    request = request.ssekms_key_id(kms);
+                }
+                request.send()
+            },
+            on_retry,
+        )
+        .await;
+    }
+
+    /// Reads a flush marker, if there is one.
+    pub async fn marker(&self, key: &str, on_retry: &(dyn Fn() + Sync)) -> Option<FlushMarker> {
+        let body = self
+            .retry(
+                key,
+                || async {
+                    match self
+                        .client
+                        .get_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                        .await
+                    {
+                        Ok(o) => o
+                            .body
+                            .collect()
+                            .await
+                            .map(|b| Some(b.into_bytes()))
+                            .map_err(|e| e.to_string()),
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                            Ok(None)
+                        }
+                        Err(e) => Err(aws_sdk_s3::Error::from(e).to_string()),
+                    }
+                },
+                on_retry,
+            )
+            .await?;
+        match serde_json::from_slice(&body) {
+            Ok(marker) => Some(marker),
+            Err(e) => {
+                tracing::error!(%key, error = %e, "ignoring an unreadable flush marker");
+                None
+            }
+        }
+    }
+
+    /// Writes a flush marker.
+    pub async fn put_marker(&self, key: &str, marker: &FlushMarker, on_retry: &(dyn Fn() + Sync)) {
+        let body = serde_json::to_vec(marker).expect("markers serialize");
+        self.put(key, body, "application/json", on_retry).await;
+    }
+
+    /// Deletes an object (absent objects are fine).
+    pub async fn delete(&self, key: &str, on_retry: &(dyn Fn() + Sync)) {
+        self.retry(
+            key,
+            || {
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+            },
+            on_retry,
+        )
+        .await;
+    }
+}
