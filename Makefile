@@ -48,6 +48,11 @@ bench-governance: ## Criterion: governance decisions per second (50 fields x 5 p
 bench-controller: stack-up ## Apply-to-Ready p50/p99 for 1 and 500 products, RSS with 1,000 (local stack)
 	@bash e2e/bench/controller.sh
 
+.PHONY: bench-ingest
+bench-ingest: stack-up ## Ingestion events/s per core and event-to-object latency (real Kafka and S3)
+	$(CARGO) build --release -p meshplane
+	@set -a; source .stack/env; set +a; "$$(e2e/python.sh)/bin/python" e2e/bench/ingest.py
+
 .PHONY: bench-admission
 bench-admission: stack-up ## Webhook latency at 500 req/s and its cost on a kubectl create (local stack)
 	@bash e2e/bench/admission.sh
@@ -72,6 +77,7 @@ stack-clean: stack-down ## Stop the stack and delete its state (.stack/)
 .PHONY: e2e
 e2e: stack-up ## End-to-end tests through kubectl, a Kafka client and an S3 client
 	$(CARGO) build -p meshplane
+	$(CARGO) build --release -p meshplane
 	@set -a; source .stack/env; set +a; status=0; \
 	  $(CARGO) test -p meshplane-effects --test s3_against_the_stack -- --include-ignored || status=$$?; \
 	  "$$(e2e/python.sh)/bin/pytest" -q e2e/tests || status=$$?; \

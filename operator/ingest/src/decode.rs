@@ -190,6 +190,12 @@ impl Decoder {
         })
     }
 
+    /// Rejects events larger than `limit` bytes.
+    pub fn with_max_event_bytes(mut self, limit: usize) -> Self {
+        self.max_event_bytes = limit;
+        self
+    }
+
     /// The planned fields, in column order.
     pub fn fields(&self) -> &[PlannedField] {
         &self.fields

@@ -29,6 +29,9 @@ pub struct IngestArgs {
     /// Close a partition's file at this many bytes of source events.
     #[arg(long, default_value_t = 128 * 1024 * 1024)]
     max_bytes: usize,
+    /// Events larger than this many bytes go to the dead letter.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_event_bytes: usize,
     /// S3 endpoint; empty for AWS.
     #[arg(long, env = "MESHPLANE_S3_ENDPOINT", default_value = "")]
     s3_endpoint: String,
@@ -62,6 +65,7 @@ async fn serve(args: IngestArgs) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(args.idle_seconds.max(1)),
         max_events: args.max_events.max(1),
         max_bytes: args.max_bytes.max(1),
+        max_event_bytes: args.max_event_bytes,
         s3: S3Settings {
             endpoint: (!args.s3_endpoint.is_empty()).then_some(args.s3_endpoint),
             region: args.s3_region,

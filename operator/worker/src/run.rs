@@ -72,6 +72,8 @@ pub struct WorkerSettings {
     pub max_events: usize,
     /// Close a partition's file at this many source bytes.
     pub max_bytes: usize,
+    /// Larger events go to the dead letter.
+    pub max_event_bytes: usize,
 }
 
 /// Publishes librdkafka's consumer lag into the metrics.
@@ -296,7 +298,8 @@ pub async fn run(
             product: plan.product.clone(),
         });
     };
-    let decoder = Decoder::new(&plan, &settings.masking_key)?;
+    let decoder =
+        Decoder::new(&plan, &settings.masking_key)?.with_max_event_bytes(settings.max_event_bytes);
     let consumer: WorkerConsumer = ClientConfig::new()
         .set("bootstrap.servers", &kafka.bootstrap_servers)
         .set("group.id", &kafka.consumer_group)

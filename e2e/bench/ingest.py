@@ -1,0 +1,83 @@
+"""Ingestion benchmark (`make bench-ingest`) on the local stack's Kafka and S3.
+
+Produces N Orders events (~300 bytes, 8 fields, 2 of them PII) to a fresh topic first,
+then measures a pipeline draining it: events/s from start to the last committed offset,
+CPU seconds the pipeline used (so events/s per core), and the p99 of the time from an
+event's arrival to its object being committed (the worker's histogram). Other pipelines
+can be measured over the same events and the same S3 server: `--pipeline CMD` runs CMD
+with {topic} {bucket} {group} substituted and waits for the consumer group `group` to
+commit every offset.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+import boto3  # noqa: E402
+
+from ingest_support import RELEASE_BIN, committed_total, create_topic, event, orders_plan, produce  # noqa: E402
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--pipeline", help="command of another pipeline to measure over the same events")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    topic, bucket, group = f"bench-ingest-{run}", f"meshplane-bench-{run}", f"meshplane.bench.{run}"
+    s3 = boto3.client("s3", endpoint_url=os.environ["MESHPLANE_S3_ENDPOINT"])
+    s3.create_bucket(Bucket=bucket)
+    create_topic(topic, args.partitions)
+    t0 = time.monotonic()
+    produce(topic, (event(i) for i in range(args.events)))
+    print(f"produced {args.events:,} events to {topic} ({args.partitions} partitions) in {time.monotonic() - t0:.1f}s")
+
+    metrics_addr = "127.0.0.1:19470"
+    if args.pipeline:
+        command = args.pipeline.format(topic=topic, bucket=bucket, group=group)
+        process = subprocess.Popen(command, shell=True)
+    else:
+        plan_path = f"/tmp/bench-plan-{run}.json"
+        with open(plan_path, "w") as f:
+            json.dump(orders_plan(topic, bucket, group), f)
+        env = dict(os.environ, MESHPLANE_MASKING_KEY="bench-masking-key", MESHPLANE_METRICS_ADDR=metrics_addr,
+                   RUST_LOG="warn")
+        # Files close on the update interval (here 5 s) or at 200,000 events per partition.
+        process = subprocess.Popen([RELEASE_BIN, "ingest", "--plan", plan_path, "--flush-seconds", "5",
+                                    "--idle-seconds", "2", "--max-events", "200000"], env=env)
+    start = time.monotonic()
+    while committed_total(topic, group, args.partitions) < args.events:
+        if process.poll() is not None:
+            sys.exit(f"the pipeline exited with {process.returncode}")
+        time.sleep(0.2)
+    elapsed = time.monotonic() - start
+    cpu = cpu_seconds(process.pid)
+    latency = ""
+    if not args.pipeline:
+        text = urllib.request.urlopen(f"http://{metrics_addr}/metrics", timeout=5).read().decode()
+        buckets = [(float(le), int(n)) for le, n in
+                   re.findall(r'meshplane_ingest_event_to_object_seconds_bucket\{le="([^"+]+)"\} (\d+)', text)]
+        total = max(n for _, n in buckets)
+        p99 = next(le for le, n in buckets if n >= 0.99 * total)
+        latency = f", event-to-object p99 <= {p99:g}s (histogram bucket, {total} flushes)"
+    process.terminate()
+    process.wait(timeout=60)
+    print(f"drained {args.events:,} events in {elapsed:.1f}s: {args.events / elapsed:,.0f} events/s, "
+          f"{cpu:.1f} CPU s -> {args.events / cpu:,.0f} events/s per core{latency}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""`meshplane ingest` against the local stack's Kafka and S3: exactly once through repeated
+SIGKILLs, masked PII, dead letters with reasons, and an S3 outage."""
+import json
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+from conftest import wait_until
+from ingest_support import (Worker, committed_total, create_topic, event, objects, orders_plan, produce,
+                            random_pause, read_table)
+
+pytestmark = pytest.mark.skipif(not os.path.exists(__import__("ingest_support").RELEASE_BIN),
+                                reason="needs target/release/meshplane (make e2e builds it)")
+
+
+@pytest.fixture
+def pipeline(tmp_path, s3):
+    """A fresh topic, bucket (SSE as the controller makes it) and consumer group."""
+    run = uuid.uuid4().hex[:8]
+    topic, bucket, group = f"ingest-{run}", f"meshplane-ingest-{run}", f"meshplane.ingest.{run}"
+    s3.create_bucket(Bucket=bucket)
+    plan = orders_plan(topic, bucket, group)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return {"topic": topic, "bucket": bucket, "group": group, "plan": path, "dir": tmp_path}
+
+
+def all_rows(s3, bucket):
+    tables = read_table(s3, bucket)
+    ids = [i for t in tables.values() for i in t.column("order_id").to_pylist()]
+    return tables, ids
+
+
+def test_a_million_events_land_exactly_once_through_ten_sigkills(pipeline, s3):
+    count, partitions = 1_000_000, 4
+    create_topic(pipeline["topic"], partitions)
+    produce(pipeline["topic"], (event(i) for i in range(count)))
+
+    args = ["--idle-seconds", "1", "--flush-seconds", "2", "--max-events", "50000"]
+    kills = 0
+    while kills < 10:
+        worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19464", *args)
+        time.sleep(random_pause(0.5, 2.5))  # a random moment while it consumes (fault injection)
+        worker.kill()
+        kills += 1
+    assert committed_total(pipeline["topic"], pipeline["group"], partitions) < count, "finished before the kills"
+    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19464", *args)
+    try:
+        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], partitions) == count, 300,
+                   "every offset committed")
+    finally:
+        assert worker.stop() == 0
+
+    tables, ids = all_rows(s3, pipeline["bucket"])
+    assert len(ids) == count, f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
+    assert set(ids) == {f"order-{i:09d}" for i in range(count)}
+
+    # The declared schema: names, order, types; masked fields are text.
+    schema = next(iter(tables.values())).schema
+    assert schema.names == ["order_id", "customer_id", "customer_email", "shipping_address", "order_total",
+                            "currency", "status", "event_time"]
+    assert [str(t) for t in schema.types] == ["string", "string", "string", "string", "double", "string", "string",
+                                             "timestamp[us, tz=UTC]"]
+    assert all(k.split("/")[1].startswith("dt=2026-11-27") and k.split("/")[2].startswith("hr=") for k in tables)
+
+    # No raw email or address anywhere: decoded columns and every object's raw bytes.
+    for table in tables.values():
+        for column in ("customer_email", "shipping_address"):
+            values = table.column(column).to_pylist()
+            assert all(len(v) == 64 and "@" not in v and "Street" not in v for v in values)
+    for key in objects(s3, pipeline["bucket"]):
+        body = s3.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read()
+        assert b"@example.com" not in body and b"Long Street" not in body, key
+    # Objects are encrypted as the plan asks.
+    head = s3.head_object(Bucket=pipeline["bucket"], Key=next(iter(tables)))
+    assert head.get("ServerSideEncryption") == "AES256"
+
+
+def test_malformed_events_go_to_the_dead_letter_with_reasons(pipeline, s3):
+    create_topic(pipeline["topic"], 1)
+    good = [event(i) for i in range(100)]
+    bad = [b"{not json", b"[1, 2, 3]", b"\xff\xfe\xfd", b'{"order_id": 42}',
+           json.dumps({**json.loads(event(1)), "event_time": "yesterday"}).encode(),
+           json.dumps({**json.loads(event(2)), "order_total": "lots"}).encode(),
+           json.dumps({**json.loads(event(3)), "status": "lost"}).encode(),
+           b"{" + b'"order_id": "' + b"x" * (100 * 1024) + b'"}']
+    produce(pipeline["topic"], good[:50] + bad + good[50:])
+    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19465", "--idle-seconds", "1",
+                    "--max-event-bytes", "65536")
+    try:
+        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 1) == len(good) + len(bad), 60,
+                   "every offset committed")
+        import urllib.request
+        metrics = urllib.request.urlopen("http://127.0.0.1:19465/metrics", timeout=5).read().decode()
+        assert f"meshplane_ingest_events_rejected_total {len(bad)}" in metrics
+        assert f"meshplane_ingest_rows_written_total {len(good)}" in metrics
+    finally:
+        assert worker.stop() == 0
+
+    lines = [json.loads(line) for key in objects(s3, pipeline["bucket"], "_rejected/")
+             for line in s3.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read().decode().splitlines()]
+    assert sorted(l["offset"] for l in lines) == list(range(50, 50 + len(bad)))
+    reasons = " | ".join(l["reason"] for l in sorted(lines, key=lambda l: l["offset"]))
+    for expected in ["not valid JSON", "not a JSON object", "not valid UTF-8",
+                     "field `order_id`: expected string, got number", "expected timestamp (RFC 3339), got \"yesterday\"",
+                     "field `order_total`: expected double, got string", "quality check `known-status`",
+                     "exceeds the limit"]:
+        assert expected in reasons, expected
+    assert all(l["topic"] == pipeline["topic"] and l["partition"] == 0 for l in lines)
+    _, ids = all_rows(s3, pipeline["bucket"])
+    assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(100))
+
+
+def test_an_s3_outage_of_sixty_seconds_loses_nothing(pipeline, s3):
+    create_topic(pipeline["topic"], 2)
+    weed = int(open(os.path.join(os.environ["MESHPLANE_STACK_DIR"], "pids", "seaweedfs.pid")).read())
+    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19466", "--idle-seconds", "1")
+    try:
+        produce(pipeline["topic"], (event(i) for i in range(0, 20000)))
+        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 2) == 20000, 60, "first batch")
+        os.kill(weed, signal.SIGSTOP)  # the S3 server stops answering (fault injection)
+        try:
+            produce(pipeline["topic"], (event(i) for i in range(20000, 40000)))
+            time.sleep(60)
+            assert committed_total(pipeline["topic"], pipeline["group"], 2) == 20000, "committed without S3"
+        finally:
+            os.kill(weed, signal.SIGCONT)
+        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 2) == 40000, 120, "lag to recover")
+    finally:
+        assert worker.stop() == 0
+    _, ids = all_rows(s3, pipeline["bucket"])
+    assert sorted(ids) == [f"order-{i:09d}" for i in range(40000)]
+
+
+def test_objects_of_a_flush_that_was_never_committed_are_removed_before_the_replay(pipeline, s3):
+    # What a worker killed between writing its objects and committing leaves behind: the
+    # flush marker and an object the replay would not overwrite (another hour's file).
+    create_topic(pipeline["topic"], 1)
+    produce(pipeline["topic"], (event(i) for i in range(1000)))
+    stale = "table/dt=2099-01-01/hr=00/part-00000-00000000000000000000.parquet"
+    s3.put_object(Bucket=pipeline["bucket"], Key=stale, Body=b"stale")
+    marker = f"_ingest/{pipeline['group']}/partition-00000.json"
+    s3.put_object(Bucket=pipeline["bucket"], Key=marker, Body=json.dumps({"start": 0, "end": 499, "keys": [stale]}))
+    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19467", "--idle-seconds", "1")
+    try:
+        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 1) == 1000, 60, "every offset committed")
+    finally:
+        assert worker.stop() == 0
+    keys = objects(s3, pipeline["bucket"])
+    assert stale not in keys and marker not in keys
+    _, ids = all_rows(s3, pipeline["bucket"])
+    assert sorted(ids) == [f"order-{i:09d}" for i in range(1000)]
+    log = open(pipeline["dir"] / "worker.log").read()
+    assert "previous flush was not committed; removing its objects before replaying" in log
