@@ -3,6 +3,8 @@
 
 use crate::cell::Cell;
 use crate::mask::Masker;
+use crate::scalar::{typed, Scalar};
+use crate::stream::decode_object;
 use meshplane_api::ingest_plan::{IngestPlan, PlannedField};
 use meshplane_api::{FieldType, Granularity, MaskingStrategy, QualityCheckType};
 use serde_json::{Map, Value};
@@ -212,18 +214,28 @@ impl Decoder {
         let text = std::str::from_utf8(payload).map_err(|e| Rejection::InvalidUtf8 {
             at: e.valid_up_to(),
         })?;
-        let value: Value = serde_json::from_str(text).map_err(|e| Rejection::InvalidJson {
-            message: e.to_string(),
-        })?;
-        let Value::Object(mut object) = value else {
-            return Err(Rejection::NotAnObject);
-        };
-        if self.change_events {
-            object = change_row(object)?;
-        }
         let mut cells = Vec::with_capacity(self.fields.len());
-        for field in &self.fields {
-            cells.push(typed(field, object.get_mut(&field.name).map(Value::take))?);
+        if self.change_events {
+            let value: Value = serde_json::from_str(text)
+                .map_err(|e| Rejection::InvalidJson { message: e.to_string() })?;
+            let Value::Object(object) = value else {
+                return Err(Rejection::NotAnObject);
+            };
+            let mut row = change_row(object)?;
+            for field in &self.fields {
+                let value = row.get_mut(&field.name).map(Value::take).map(Scalar::from);
+                cells.push(typed(field, value)?);
+            }
+        } else {
+            let slots = decode_object(text, &self.fields)
+                .map_err(|e| Rejection::InvalidJson { message: e.to_string() })?
+                .ok_or(Rejection::NotAnObject)?;
+            for (field, slot) in self.fields.iter().zip(slots) {
+                cells.push(match slot {
+                    None => typed(field, None)?,
+                    Some(result) => result?,
+                });
+            }
         }
         for check in &self.checks {
             run_check(check, &self.fields[check.field].name, &cells[check.field])?;
@@ -257,93 +269,6 @@ fn change_row(mut event: Map<String, Value>) -> Result<Map<String, Value>, Rejec
         Some(Value::Object(row)) => Ok(row),
         _ => Err(Rejection::NoChangeRow),
     }
-}
-
-fn type_name(value: &Value) -> String {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-    .to_string()
-}
-
-fn typed(field: &PlannedField, value: Option<Value>) -> Result<Cell, Rejection> {
-    let value = match value {
-        None | Some(Value::Null) if field.nullable => return Ok(Cell::Null),
-        None => {
-            return Err(Rejection::Missing {
-                field: field.name.clone(),
-                found: "absent",
-            })
-        }
-        Some(Value::Null) => {
-            return Err(Rejection::Missing {
-                field: field.name.clone(),
-                found: "null",
-            })
-        }
-        Some(v) => v,
-    };
-    let wrong = |expected: &'static str, found: String| Rejection::WrongType {
-        field: field.name.clone(),
-        expected,
-        found,
-    };
-    Ok(match field.field_type {
-        FieldType::String => match value {
-            Value::String(s) => Cell::Text(s),
-            other => return Err(wrong("string", type_name(&other))),
-        },
-        FieldType::Decimal => match value {
-            Value::String(s) if s.parse::<f64>().is_ok() => Cell::Text(s),
-            Value::Number(n) => Cell::Text(n.to_string()),
-            other => return Err(wrong("decimal", type_name(&other))),
-        },
-        FieldType::Int => match value.as_i64().map(i32::try_from) {
-            Some(Ok(v)) => Cell::Int(v),
-            Some(Err(_)) => return Err(wrong("int", format!("{value} (out of range)"))),
-            None => return Err(wrong("int", type_name(&value))),
-        },
-        FieldType::Long => match value.as_i64() {
-            Some(v) => Cell::Long(v),
-            None => return Err(wrong("long", type_name(&value))),
-        },
-        FieldType::Double => match value.as_f64() {
-            Some(v) => Cell::Double(v),
-            None => return Err(wrong("double", type_name(&value))),
-        },
-        FieldType::Boolean => match value {
-            Value::Bool(b) => Cell::Bool(b),
-            other => return Err(wrong("boolean", type_name(&other))),
-        },
-        FieldType::Timestamp => match &value {
-            Value::String(s) => match s.parse::<jiff::Timestamp>() {
-                Ok(t) => Cell::Micros(t.as_microsecond()),
-                Err(_) => return Err(wrong("timestamp (RFC 3339)", format!("{s:?}"))),
-            },
-            Value::Number(n) => match n.as_i64() {
-                Some(ms) => Cell::Micros(ms.saturating_mul(1000)),
-                None => return Err(wrong("timestamp (epoch milliseconds)", n.to_string())),
-            },
-            other => return Err(wrong("timestamp", type_name(other))),
-        },
-        FieldType::Date => match &value {
-            Value::String(s) => match s.parse::<jiff::civil::Date>() {
-                Ok(d) => Cell::Days(days_since_epoch(d)),
-                Err(_) => return Err(wrong("date (YYYY-MM-DD)", format!("{s:?}"))),
-            },
-            other => return Err(wrong("date", type_name(other))),
-        },
-    })
-}
-
-fn days_since_epoch(date: jiff::civil::Date) -> i32 {
-    let epoch = jiff::civil::date(1970, 1, 1);
-    (date - epoch).get_days()
 }
 
 fn run_check(check: &CompiledCheck, field: &str, cell: &Cell) -> Result<(), Rejection> {
@@ -393,13 +318,12 @@ fn run_check(check: &CompiledCheck, field: &str, cell: &Cell) -> Result<(), Reje
 fn partition_path(cell: &Cell, granularity: Granularity) -> (String, Option<i64>) {
     match cell {
         Cell::Micros(us) => {
-            let Ok(t) = jiff::Timestamp::from_microsecond(*us) else {
-                return ("dt=invalid".into(), None);
-            };
-            let dt = t.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+            let days = us.div_euclid(86_400_000_000);
+            let hour = us.rem_euclid(86_400_000_000) / 3_600_000_000;
+            let (y, m, d) = civil_from_days(days);
             let path = match granularity {
-                Granularity::Hour => format!("dt={}/hr={:02}", dt.date(), dt.hour()),
-                Granularity::Day => format!("dt={}", dt.date()),
+                Granularity::Hour => format!("dt={y:04}-{m:02}-{d:02}/hr={hour:02}"),
+                Granularity::Day => format!("dt={y:04}-{m:02}-{d:02}"),
             };
             (path, Some(*us))
         }
@@ -412,6 +336,20 @@ fn partition_path(cell: &Cell, granularity: Granularity) -> (String, Option<i64>
         }
         _ => ("dt=__null__".into(), None),
     }
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 #[cfg(test)]

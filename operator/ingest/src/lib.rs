@@ -10,6 +10,8 @@ pub mod cell;
 pub mod decode;
 pub mod keys;
 pub mod mask;
+pub mod scalar;
+pub mod stream;
 pub mod table;
 
 pub use cell::Cell;

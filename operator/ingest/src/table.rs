@@ -140,7 +140,7 @@ pub fn write_parquet(schema: &SchemaRef, rows: &[Vec<Cell>]) -> Result<Vec<u8>, 
         .collect();
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_created_by("meshplane".into())
         .build();
     let mut out = Vec::with_capacity(rows.len() * 64);

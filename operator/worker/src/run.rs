@@ -371,9 +371,8 @@ pub async fn run(
                     worker.recover(partition).await?;
                 }
                 worker.metrics.events_in.inc();
-                let topic = worker.topic.clone();
                 let buffer = worker.buffers.entry(partition).or_insert_with(|| PartitionBuffer::new(offset));
-                buffer.push(&topic, partition, offset, size, outcome);
+                buffer.push(&worker.topic, partition, offset, size, outcome);
                 if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
                     worker.flush(partition).await?;
                 }

@@ -210,3 +210,28 @@ fn rows_round_trip_through_parquet_with_the_declared_schema() {
     let batches: Vec<_> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
 }
+
+#[test]
+fn calendar_dates_of_partitions_match_a_calendar_library() {
+    for days in [-719_468i64, -1, 0, 59, 365, 10_957, 20_784, 20_819, 2_932_896] {
+        let expected = jiff::civil::date(1970, 1, 1)
+            .checked_add(jiff::Span::new().days(days))
+            .unwrap();
+        let (y, m, d) = civil_from_days(days);
+        assert_eq!(format!("{y:04}-{m:02}-{d:02}"), expected.to_string(), "day {days}");
+    }
+}
+
+#[test]
+fn escaped_strings_duplicate_keys_and_nested_values_decode_like_json() {
+    let row = decoder()
+        .decode(br#"{"order_id":"o-\u0031\n","nested":{"a":[1,{"b":2}]},"order_id":"o-2","event_time":"2026-11-27T09:00:00Z"}"#)
+        .unwrap();
+    assert_eq!(row.cells[0], Cell::Text("o-2".into()));
+    let err = decoder()
+        .decode(br#"{"order_id":{"x":1},"event_time":"2026-11-27T09:00:00Z"}"#)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "field `order_id`: expected string, got object");
+    assert!(matches!(decoder().decode(br#"{"order_id":"o"} trailing"#), Err(Rejection::InvalidJson { .. })));
+    assert_eq!(decoder().decode(b"\"text\""), Err(Rejection::NotAnObject));
+}
