@@ -94,9 +94,11 @@ def test_malformed_events_go_to_the_dead_letter_with_reasons(pipeline, s3):
         wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 1) == len(good) + len(bad), 60,
                    "every offset committed")
         import urllib.request
-        metrics = urllib.request.urlopen("http://127.0.0.1:19465/metrics", timeout=5).read().decode()
-        assert f"meshplane_ingest_events_rejected_total {len(bad)}" in metrics
-        assert f"meshplane_ingest_rows_written_total {len(good)}" in metrics
+        # Counters move once a flush is complete, just after its offsets are committed.
+        counted = lambda: (lambda m: f"meshplane_ingest_events_rejected_total {len(bad)}" in m
+                           and f"meshplane_ingest_rows_written_total {len(good)}" in m)(
+            urllib.request.urlopen("http://127.0.0.1:19465/metrics", timeout=5).read().decode())
+        wait_until(counted, 30, "the rejected and written counters to match what was sent")
     finally:
         assert worker.stop() == 0
 

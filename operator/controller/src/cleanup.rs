@@ -193,6 +193,10 @@ pub async fn clean_up(ctx: &Context, product: &DataProduct) -> Result<(), Reconc
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&object);
+    ctx.provisioned
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&object);
     ctx.failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -58,6 +58,8 @@ pub struct Context {
     pub(crate) failures: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
     /// Failed clean-up attempts per product being deleted.
     pub(crate) cleanup_attempts: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
+    /// Fingerprint and time of each product's last complete provisioning pass.
+    pub(crate) provisioned: Mutex<HashMap<ObjectRef<DataProduct>, (u64, std::time::Instant)>>,
     /// Namespaces whose shared Secrets (S3 credentials, masking key) are known to exist.
     pub(crate) namespaces_with_secrets: Mutex<std::collections::HashSet<String>>,
 }
@@ -89,9 +91,45 @@ impl Context {
             metrics: crate::metrics::Metrics::default(),
             failures: Mutex::default(),
             cleanup_attempts: Mutex::default(),
+            provisioned: Mutex::default(),
             namespaces_with_secrets: Mutex::default(),
         }
     }
+}
+
+impl Context {
+    /// True when the product was fully provisioned with this fingerprint within the resync
+    /// period and its status still says so.
+    fn recently_provisioned(&self, product: &DataProduct, fingerprint: u64) -> bool {
+        let ready = product.status.as_ref().is_some_and(|s| {
+            s.conditions.iter().any(|c| {
+                c.type_ == "Ready"
+                    && c.status == "True"
+                    && c.observed_generation == product.metadata.generation
+            })
+        });
+        ready
+            && self
+                .provisioned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&ObjectRef::from_obj(product))
+                .is_some_and(|(f, at)| *f == fingerprint && at.elapsed() < RESYNC)
+    }
+}
+
+/// What shapes a product's provisioning: its effective spec (policies included), labels,
+/// annotations and identity. Status and the workload's status are not part of it.
+fn fingerprint(product: &DataProduct, effective: &DataProduct) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&effective.spec)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    product.metadata.uid.hash(&mut hasher);
+    product.metadata.labels.hash(&mut hasher);
+    product.metadata.annotations.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A step of a reconcile failed; retried with backoff.
@@ -385,6 +423,24 @@ async fn reconcile_steps(
         &now,
     );
 
+    // Nothing that shapes the provisioning changed since the last full pass (this reconcile
+    // comes from a status write or the workload's status): refresh IngestionReady only.
+    let fingerprint = fingerprint(product, &decision.effective);
+    if ctx.recently_provisioned(product, fingerprint) {
+        let (up, reason, message) = ingestion_state(ctx, product).await?;
+        set(
+            conditions,
+            "IngestionReady",
+            up,
+            reason,
+            message,
+            generation,
+            &now,
+        );
+        write_status(ctx, product, status).await?;
+        return Ok(Outcome::Provisioned);
+    }
+
     // 2. Plan.
     let desired = plan(&decision.effective, &ctx.settings)?;
 
@@ -545,6 +601,13 @@ async fn reconcile_steps(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&ObjectRef::from_obj(product));
+    ctx.provisioned
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            ObjectRef::from_obj(product),
+            (fingerprint, std::time::Instant::now()),
+        );
     Ok(Outcome::Provisioned)
 }
 

@@ -216,8 +216,9 @@ impl Decoder {
         })?;
         let mut cells = Vec::with_capacity(self.fields.len());
         if self.change_events {
-            let value: Value = serde_json::from_str(text)
-                .map_err(|e| Rejection::InvalidJson { message: e.to_string() })?;
+            let value: Value = serde_json::from_str(text).map_err(|e| Rejection::InvalidJson {
+                message: e.to_string(),
+            })?;
             let Value::Object(object) = value else {
                 return Err(Rejection::NotAnObject);
             };
@@ -228,7 +229,9 @@ impl Decoder {
             }
         } else {
             let slots = decode_object(text, &self.fields)
-                .map_err(|e| Rejection::InvalidJson { message: e.to_string() })?
+                .map_err(|e| Rejection::InvalidJson {
+                    message: e.to_string(),
+                })?
                 .ok_or(Rejection::NotAnObject)?;
             for (field, slot) in self.fields.iter().zip(slots) {
                 cells.push(match slot {

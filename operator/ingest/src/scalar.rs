@@ -88,9 +88,17 @@ impl From<serde_json::Value> for Scalar<'static> {
 pub fn typed(field: &PlannedField, value: Option<Scalar<'_>>) -> Result<Cell, Rejection> {
     let value = match value {
         None | Some(Scalar::Null) if field.nullable => return Ok(Cell::Null),
-        None => return Err(Rejection::Missing { field: field.name.clone(), found: "absent" }),
+        None => {
+            return Err(Rejection::Missing {
+                field: field.name.clone(),
+                found: "absent",
+            })
+        }
         Some(Scalar::Null) => {
-            return Err(Rejection::Missing { field: field.name.clone(), found: "null" })
+            return Err(Rejection::Missing {
+                field: field.name.clone(),
+                found: "null",
+            })
         }
         Some(v) => v,
     };
@@ -114,10 +122,16 @@ pub fn typed(field: &PlannedField, value: Option<Scalar<'_>>) -> Result<Cell, Re
         FieldType::Int => match value.as_i64().map(i32::try_from) {
             Some(Ok(v)) => Cell::Int(v),
             Some(Err(_)) => {
-                return Err(wrong("int", format!("{} (out of range)", value.number_text().unwrap_or_default())))
+                return Err(wrong(
+                    "int",
+                    format!("{} (out of range)", value.number_text().unwrap_or_default()),
+                ))
             }
             None if matches!(value, Scalar::BigUint(_)) => {
-                return Err(wrong("int", format!("{} (out of range)", value.number_text().unwrap_or_default())))
+                return Err(wrong(
+                    "int",
+                    format!("{} (out of range)", value.number_text().unwrap_or_default()),
+                ))
             }
             None => return Err(wrong("int", value.type_name().into())),
         },
@@ -140,7 +154,10 @@ pub fn typed(field: &PlannedField, value: Option<Scalar<'_>>) -> Result<Cell, Re
             },
             Scalar::Int(ms) => Cell::Micros(ms.saturating_mul(1000)),
             Scalar::BigUint(_) | Scalar::Float(_) => {
-                return Err(wrong("timestamp (epoch milliseconds)", value.number_text().unwrap_or_default()))
+                return Err(wrong(
+                    "timestamp (epoch milliseconds)",
+                    value.number_text().unwrap_or_default(),
+                ))
             }
             other => return Err(wrong("timestamp", other.type_name().into())),
         },

@@ -14,7 +14,10 @@ use std::fmt;
 pub type Slots = Vec<Option<Result<Cell, Rejection>>>;
 
 /// Parses `text` as one JSON object. `Ok(None)` when it is valid JSON but not an object.
-pub fn decode_object(text: &str, fields: &[PlannedField]) -> Result<Option<Slots>, serde_json::Error> {
+pub fn decode_object(
+    text: &str,
+    fields: &[PlannedField],
+) -> Result<Option<Slots>, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let slots = EventSeed { fields }.deserialize(&mut deserializer)?;
     deserializer.end()?;
@@ -43,7 +46,13 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    not_an_object!(visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_str(&str));
+    not_an_object!(
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_u64(u64),
+        visit_f64(f64),
+        visit_str(&str)
+    );
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
     }
@@ -53,7 +62,9 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut slots: Slots = (0..self.fields.len()).map(|_| None).collect();
-        while let Some(index) = map.next_key_seed(KeySeed { fields: self.fields })? {
+        while let Some(index) = map.next_key_seed(KeySeed {
+            fields: self.fields,
+        })? {
             match index {
                 Some(i) => {
                     let scalar = map.next_value_seed(ScalarSeed)?;

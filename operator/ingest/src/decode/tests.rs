@@ -213,12 +213,26 @@ fn rows_round_trip_through_parquet_with_the_declared_schema() {
 
 #[test]
 fn calendar_dates_of_partitions_match_a_calendar_library() {
-    for days in [-719_468i64, -1, 0, 59, 365, 10_957, 20_784, 20_819, 2_932_896] {
+    for days in [
+        -719_468i64,
+        -1,
+        0,
+        59,
+        365,
+        10_957,
+        20_784,
+        20_819,
+        2_932_896,
+    ] {
         let expected = jiff::civil::date(1970, 1, 1)
             .checked_add(jiff::Span::new().days(days))
             .unwrap();
         let (y, m, d) = civil_from_days(days);
-        assert_eq!(format!("{y:04}-{m:02}-{d:02}"), expected.to_string(), "day {days}");
+        assert_eq!(
+            format!("{y:04}-{m:02}-{d:02}"),
+            expected.to_string(),
+            "day {days}"
+        );
     }
 }
 
@@ -231,7 +245,13 @@ fn escaped_strings_duplicate_keys_and_nested_values_decode_like_json() {
     let err = decoder()
         .decode(br#"{"order_id":{"x":1},"event_time":"2026-11-27T09:00:00Z"}"#)
         .unwrap_err();
-    assert_eq!(err.to_string(), "field `order_id`: expected string, got object");
-    assert!(matches!(decoder().decode(br#"{"order_id":"o"} trailing"#), Err(Rejection::InvalidJson { .. })));
+    assert_eq!(
+        err.to_string(),
+        "field `order_id`: expected string, got object"
+    );
+    assert!(matches!(
+        decoder().decode(br#"{"order_id":"o"} trailing"#),
+        Err(Rejection::InvalidJson { .. })
+    ));
     assert_eq!(decoder().decode(b"\"text\""), Err(Rejection::NotAnObject));
 }
