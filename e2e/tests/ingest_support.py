@@ -8,7 +8,7 @@ import random
 import subprocess
 
 import pyarrow.parquet as pq
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import REPO, require_env
@@ -61,6 +61,11 @@ def committed_total(topic, group, partitions):
     try:
         offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return sum(max(tp.offset, 0) for tp in offsets)
+    except KafkaException as e:
+        # A fresh broker answers NOT_COORDINATOR until its offsets topic exists.
+        if e.args[0].retriable() or e.args[0].code() == KafkaError.NOT_COORDINATOR:
+            return -1
+        raise
     finally:
         consumer.close()
 

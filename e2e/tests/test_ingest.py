@@ -136,6 +136,16 @@ def test_an_s3_outage_of_sixty_seconds_loses_nothing(pipeline, s3):
     _, ids = all_rows(s3, pipeline["bucket"])
     assert sorted(ids) == [f"order-{i:09d}" for i in range(40000)]
 
+    # After the freeze SeaweedFS answers some writes with InternalError until its volume
+    # servers have re-registered with the master; leave the server writable for later tests.
+    def writable():
+        try:
+            s3.put_object(Bucket=pipeline["bucket"], Key="_probe", Body=b"ok")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not yet
+            return False
+    wait_until(writable, 180, "SeaweedFS to accept writes again")
+
 
 def test_objects_of_a_flush_that_was_never_committed_are_removed_before_the_replay(pipeline, s3):
     # What a worker killed between writing its objects and committing leaves behind: the
