@@ -72,22 +72,6 @@ pub struct ControllerArgs {
     metrics_addr: std::net::SocketAddr,
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` (ready once the policies in force are known).
-async fn serve_metrics(addr: std::net::SocketAddr, ctx: Arc<Context>) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    use axum::routing::get;
-    let app = axum::Router::new()
-        .route("/metrics", get(move || async move { ctx.metrics.render() }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
-    axum::serve(listener, app)
-        .await
-        .context("the metrics server failed")
-}
-
 /// Runs the controller until SIGTERM or Ctrl-C.
 pub fn run(args: ControllerArgs) -> ExitCode {
     crate::run_service(serve(args))
@@ -159,7 +143,14 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
     let mut ctx = Context::new(client.clone(), engine, settings, s3, kafka, credentials);
     ctx.concurrency = args.concurrency;
     let ctx = Arc::new(ctx);
-    let metrics = tokio::spawn(serve_metrics(args.metrics_addr, ctx.clone()));
+    // Started after the policies in force are known, so ready from the start.
+    let (_ready_tx, ready_rx) = tokio::sync::watch::channel(true);
+    let render = ctx.clone();
+    let metrics = tokio::spawn(crate::serve_metrics(
+        args.metrics_addr,
+        move || render.metrics.render(),
+        ready_rx,
+    ));
     let lease = LeaseSettings {
         namespace: args.lease_namespace,
         name: args.lease_name,

@@ -77,37 +77,14 @@ async fn serve(args: IngestArgs) -> anyhow::Result<()> {
     };
     let metrics = Arc::new(Metrics::default());
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(serve_metrics(args.metrics_addr, metrics.clone(), ready_rx));
+    let render = metrics.clone();
+    let server = tokio::spawn(crate::serve_metrics(
+        args.metrics_addr,
+        move || render.render(),
+        ready_rx,
+    ));
     tokio::select! {
         result = run_worker(settings, metrics, ready_tx, crate::shutdown_signal()) => result.map_err(Into::into),
         result = server => result.context("the metrics task failed")?,
     }
-}
-
-async fn serve_metrics(
-    addr: std::net::SocketAddr,
-    metrics: Arc<Metrics>,
-    ready: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    let app = axum::Router::new()
-        .route("/metrics", get(move || async move { metrics.render() }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(move || async move {
-                if *ready.borrow() {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
-    axum::serve(listener, app)
-        .await
-        .context("the metrics server failed")
 }

@@ -104,3 +104,33 @@ pub(crate) async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+/// Serves `/metrics` (from `render`), `/healthz` and `/readyz` (200 once `ready` is true).
+pub(crate) async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+    ready: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/metrics", get(move || async move { render() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if *ready.borrow() {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    axum::serve(listener, app)
+        .await
+        .context("the metrics server failed")
+}
