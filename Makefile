@@ -76,7 +76,6 @@ stack-clean: stack-down ## Stop the stack and delete its state (.stack/)
 # Runs the e2e suite against the local stack, then stops the stack (KEEP_STACK=1 keeps it).
 .PHONY: e2e
 e2e: stack-up ## End-to-end tests through kubectl, a Kafka client and an S3 client
-	$(CARGO) build -p meshplane
 	$(CARGO) build --release -p meshplane
 	@set -a; source .stack/env; set +a; status=0; \
 	  $(CARGO) test -p meshplane-effects --test s3_against_the_stack -- --include-ignored || status=$$?; \

@@ -9,6 +9,7 @@ out="$BIN_DIR/$name-$version"
 [[ -x "$out" ]] && exit 0
 work="$CACHE_DIR/build/$name-$version"
 mkdir -p "$work"
+private_go_caches "$work"
 cd "$work"
 cat > go.mod <<MOD
 module meshplane.dev/stack/$name

@@ -12,6 +12,7 @@ fi
 staging_v="v0.${v#v1.}"
 work="$CACHE_DIR/build/kubernetes-$v"
 mkdir -p "$work" "$out"
+private_go_caches "$work"
 cd "$work"
 modfile=$(go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
 [[ -f "$modfile" ]] || die "could not download k8s.io/kubernetes@$v from the Go module proxy"

@@ -17,6 +17,14 @@ log() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2) but was not found on PATH"; }
 
+# A one-off build's Go module and build caches (gigabytes for Kubernetes) are of no use
+# once its binary is cached in $BIN_DIR: keep them under the build directory, delete them
+# when the script ends.
+private_go_caches() {
+  export GOCACHE="$1/.gocache" GOMODCACHE="$1/.gomodcache" GOFLAGS="-mod=mod -modcacherw"
+  trap 'rm -rf "$GOCACHE" "$GOMODCACHE"' EXIT
+}
+
 # Loopback ports of every component. Override any of them in the environment.
 : "${ETCD_PORT:=12379}" "${ETCD_PEER_PORT:=12380}"
 : "${APISERVER_PORT:=16443}" "${KCM_PORT:=20257}"

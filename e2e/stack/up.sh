@@ -149,11 +149,11 @@ JSON
   [[ -s "$dir/sse_kek" ]] || openssl rand -hex 32 > "$dir/sse_kek"
   [[ -s "$dir/kek_passphrase" ]] || openssl rand -hex 32 > "$dir/kek_passphrase"
   # Every bucket is a collection; grow it one volume at a time, not seven, so hundreds of
-  # test buckets fit.
+  # test buckets fit (volumes are sparse files: a high cap costs no disk).
   WEED_MASTER_VOLUME_GROWTH_COPY_1=1 WEED_S3_SSE_KEK=$(cat "$dir/sse_kek") WEED_S3_SSE_KEK_PASSPHRASE=$(cat "$dir/kek_passphrase") \
   start seaweedfs "$WEED_BIN" server -ip 127.0.0.1 -ip.bind 127.0.0.1 -dir "$dir/data" \
     -master.port "$WEED_MASTER_PORT" -master.telemetry=false -master.volumeSizeLimitMB 64 \
-    -volume.port "$WEED_VOLUME_PORT" -volume.max 0 \
+    -volume.port "$WEED_VOLUME_PORT" -volume.max 1000 \
     -filer -filer.port "$WEED_FILER_PORT" \
     -s3 -s3.port "$S3_PORT" -s3.config "$dir/s3.json" -s3.port.iceberg 0 -s3.port.lance 0
   wait_for seaweedfs 90 curl -s -o /dev/null -w '%{http_code}' --fail-with-body "http://127.0.0.1:$S3_PORT/healthz"

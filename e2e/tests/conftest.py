@@ -53,7 +53,7 @@ def wait_until(condition, timeout, what):
         time.sleep(0.2)
 
 
-MESHPLANE_BIN = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/debug/meshplane")
+MESHPLANE_BIN = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/release/meshplane")
 
 
 class Controller:

@@ -14,7 +14,7 @@ OPERATOR_NAMESPACE = "meshplane-system"
 
 
 def meshplane_binary():
-    path = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/debug/meshplane")
+    path = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/release/meshplane")
     if not os.path.exists(path):
         pytest.fail(f"{path} does not exist: build it with `cargo build -p meshplane` (make e2e does)")
     return path
