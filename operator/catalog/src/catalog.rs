@@ -1,0 +1,198 @@
+//! The catalog's state: entries in slots, with a token index and a lineage graph kept in
+//! step on every change.
+
+use crate::entry::{Entry, ProductId};
+use crate::impact::{self, ImpactResults, PolicyImpact};
+use crate::lineage::{product_node, LineageGraph, LineageView};
+use crate::query::{ImpactQuery, SearchQuery};
+use crate::search::{self, SearchResults, TokenIndex};
+use crate::views::{self, Freshness, ProductPage, ProductSummary};
+use meshplane_api::{DataProduct, GovernancePolicy};
+use meshplane_governance::{Engine, PolicyError};
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Lineage depth shown on a product page.
+const PAGE_LINEAGE_DEPTH: usize = 10;
+
+/// Why the catalog kept its previous policies.
+#[derive(Debug, Error)]
+#[error("the catalog keeps its previous policies: {source}")]
+pub struct PolicyUpdateError {
+    /// What the engine refused.
+    #[from]
+    pub source: PolicyError,
+}
+
+/// Every product, searchable.
+pub struct Catalog {
+    engine: Engine,
+    slots: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    by_id: HashMap<ProductId, u32>,
+    index: TokenIndex,
+    lineage: LineageGraph,
+}
+
+impl Default for Catalog {
+    fn default() -> Catalog {
+        Catalog::new()
+    }
+}
+
+impl Catalog {
+    /// An empty catalog with no policies.
+    pub fn new() -> Catalog {
+        Catalog {
+            engine: Engine::new(&[]).expect("no policies always compile"),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            index: TokenIndex::default(),
+            lineage: LineageGraph::default(),
+        }
+    }
+
+    /// Number of products.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are no products.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Adds or replaces a product.
+    pub fn upsert(&mut self, product: DataProduct) {
+        let entry = Entry::build(product, &self.engine);
+        let slot = match self.by_id.get(&entry.id) {
+            Some(&slot) => slot,
+            None => {
+                let slot = self.free.pop().unwrap_or_else(|| {
+                    self.slots.push(None);
+                    (self.slots.len() - 1) as u32
+                });
+                self.by_id.insert(entry.id.clone(), slot);
+                slot
+            }
+        };
+        self.index.insert(slot, &entry);
+        self.lineage.insert(&entry);
+        self.slots[slot as usize] = Some(entry);
+    }
+
+    /// Removes a product; unknown ids are ignored.
+    pub fn remove(&mut self, id: &ProductId) {
+        if let Some(slot) = self.by_id.remove(id) {
+            self.index.remove(slot);
+            self.lineage.remove(id);
+            self.slots[slot as usize] = None;
+            self.free.push(slot);
+        }
+    }
+
+    /// Replaces every product (a watch restarted and listed everything again).
+    pub fn replace_all(&mut self, products: impl IntoIterator<Item = DataProduct>) {
+        let engine = std::mem::replace(&mut self.engine, Engine::new(&[]).expect("empty"));
+        *self = Catalog {
+            engine,
+            ..Catalog::new()
+        };
+        for product in products {
+            self.upsert(product);
+        }
+    }
+
+    /// Changes the policies in force and re-evaluates every product. An invalid policy
+    /// set is refused and the previous one kept (admission refuses invalid policies, so
+    /// this only happens with policies written around it).
+    pub fn set_policies(&mut self, policies: &[GovernancePolicy]) -> Result<(), PolicyUpdateError> {
+        self.engine = Engine::new(policies)?;
+        let products: Vec<DataProduct> = self.entries().map(|e| e.product.clone()).collect();
+        // Each entry keeps its effective spec, so re-evaluation starts from the stored one.
+        for product in products {
+            self.upsert(product);
+        }
+        Ok(())
+    }
+
+    /// Every entry, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.slots.iter().flatten()
+    }
+
+    /// The entry of `id`.
+    pub fn get(&self, id: &ProductId) -> Option<&Entry> {
+        self.by_id
+            .get(id)
+            .and_then(|&slot| self.slots[slot as usize].as_ref())
+    }
+
+    /// Full-text search with filters.
+    pub fn search(&self, query: &SearchQuery) -> SearchResults {
+        let slots = &self.slots;
+        search::run(
+            &self.index,
+            |slot| slots.get(slot as usize).and_then(Option::as_ref),
+            self.by_id.values().copied(),
+            query,
+        )
+    }
+
+    /// Products (and fields) matching an impact question.
+    pub fn impact(&self, query: &ImpactQuery) -> ImpactResults {
+        impact::run(self.entries(), query)
+    }
+
+    /// What `policy` would reject among the products.
+    pub fn policy_impact(&self, policy: &GovernancePolicy) -> Result<PolicyImpact, PolicyError> {
+        impact::of_policy(self.entries(), policy)
+    }
+
+    /// Lineage around any node (`product:ns/name`, `topic:…`, `cdc:…`, `batch:…`);
+    /// `None` when no product mentions it.
+    pub fn lineage(&self, node: &str, depth: usize) -> Option<LineageView> {
+        let is_product = node
+            .strip_prefix("product:")
+            .and_then(ProductId::parse)
+            .is_some_and(|id| self.by_id.contains_key(&id));
+        (is_product || self.lineage.has_node(node)).then(|| {
+            self.lineage.around(node, depth, |id| {
+                ProductId::parse(id).is_some_and(|id| self.by_id.contains_key(&id))
+            })
+        })
+    }
+
+    /// The product page of `id` at `now` (seconds since the Unix epoch).
+    pub fn page(&self, id: &ProductId, now: i64) -> Option<ProductPage> {
+        let entry = self.get(id)?;
+        let lineage = self
+            .lineage
+            .around(&product_node(id), PAGE_LINEAGE_DEPTH, |p| {
+                ProductId::parse(p).is_some_and(|p| self.by_id.contains_key(&p))
+            });
+        let consumers = self
+            .lineage
+            .around(&product_node(id), 1, |_| true)
+            .downstream_products()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let spec = &entry.product.spec;
+        Some(ProductPage {
+            summary: ProductSummary::of(entry),
+            fields: views::fields(entry),
+            retention: spec.retention.clone(),
+            slo: spec.slo.clone(),
+            freshness: Freshness::of(entry, now),
+            locations: views::locations(entry),
+            readers: spec.access.readers.clone(),
+            consumers,
+            quality: spec.quality.clone(),
+            conditions: views::conditions(entry),
+            violations: entry.violations.clone(),
+            lineage,
+        })
+    }
+}

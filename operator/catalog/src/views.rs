@@ -1,0 +1,263 @@
+//! What the catalog answers with: plain, serialisable views of its entries.
+
+use crate::entry::Entry;
+use crate::lineage::LineageView;
+use meshplane_api::{
+    duration, Classification, FieldType, MaskingStrategy, QualityCheck, ServiceLevels, Subject,
+};
+use meshplane_governance::Finding;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// A product in a list of results.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductSummary {
+    /// `namespace/name`.
+    pub id: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Owning domain.
+    pub domain: String,
+    /// Accountable owner.
+    pub owner: String,
+    /// What the product is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Keywords.
+    pub tags: Vec<String>,
+    /// Classification of the product as a whole.
+    pub classification: Classification,
+    /// Compliance tags, e.g. `gdpr`.
+    pub compliance_tags: BTreeSet<String>,
+    /// Whether any field holds personal data.
+    pub has_pii: bool,
+    /// The source in one line, e.g. `kafka:orders.events`.
+    pub source: String,
+    /// Whether the platform reports the product Ready (absent before the first reconcile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+}
+
+impl ProductSummary {
+    /// The summary of `entry`.
+    pub fn of(entry: &Entry) -> ProductSummary {
+        let spec = &entry.product.spec;
+        ProductSummary {
+            id: entry.id.to_string(),
+            namespace: entry.id.namespace.clone(),
+            name: entry.id.name.clone(),
+            domain: spec.domain.clone(),
+            owner: spec.owner.clone(),
+            description: spec.description.clone(),
+            tags: spec.tags.clone(),
+            classification: entry.classification,
+            compliance_tags: entry.compliance_tags.clone(),
+            has_pii: entry.has_pii,
+            source: spec.source.summary(),
+            ready: entry.ready(),
+        }
+    }
+}
+
+/// One field of a product page.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldView {
+    /// Column name.
+    pub name: String,
+    /// Logical type.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Whether it may be null.
+    pub nullable: bool,
+    /// What it means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Sensitivity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    /// Whether it holds personal data.
+    pub pii: bool,
+    /// How it is masked in the outputs.
+    pub masking: MaskingStrategy,
+}
+
+/// Measured freshness against the SLO.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Freshness {
+    /// The freshness SLO as declared, e.g. `10m`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<String>,
+    /// Time of the newest event committed to the table (from the ingestion worker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event_time: Option<String>,
+    /// Age of that event now, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<i64>,
+    /// `met`, `breached`, or `unknown` (no SLO or nothing measured yet).
+    pub state: &'static str,
+}
+
+impl Freshness {
+    /// Freshness of `entry` at `now` (seconds since the Unix epoch).
+    pub fn of(entry: &Entry, now: i64) -> Freshness {
+        let spec = &entry.product.spec;
+        let slo = spec.slo.as_ref().and_then(|s| s.freshness.clone());
+        let last = entry
+            .product
+            .status
+            .as_ref()
+            .and_then(|s| s.last_event_time.clone());
+        let age = last
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| now - t.as_second());
+        let limit = slo.as_deref().and_then(|s| duration::parse(s).ok());
+        let state = match (age, limit) {
+            (Some(age), Some(limit)) if age <= limit.as_secs() as i64 => "met",
+            (Some(_), Some(_)) => "breached",
+            _ => "unknown",
+        };
+        Freshness {
+            slo,
+            last_event_time: last,
+            age_seconds: age,
+            state,
+        }
+    }
+}
+
+/// A status condition, as shown to people.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionView {
+    /// Condition type, e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason.
+    pub reason: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// Where the product's data lives.
+#[derive(Serialize, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Locations {
+    /// Bucket of the table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// Key prefix of the table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Source topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Masked output topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_topic: Option<String>,
+    /// How often the table is updated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_interval: Option<String>,
+}
+
+/// Everything the product page shows.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductPage {
+    /// The summary.
+    #[serde(flatten)]
+    pub summary: ProductSummary,
+    /// Fields with classification and masking.
+    pub fields: Vec<FieldView>,
+    /// How long data is kept.
+    pub retention: String,
+    /// Service levels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<ServiceLevels>,
+    /// Measured freshness against the SLO.
+    pub freshness: Freshness,
+    /// Storage and topics.
+    pub locations: Locations,
+    /// Who may read it.
+    pub readers: Vec<Subject>,
+    /// Products that read it (derived products).
+    pub consumers: Vec<String>,
+    /// Quality checks run on every record.
+    pub quality: Vec<QualityCheck>,
+    /// Status conditions.
+    pub conditions: Vec<ConditionView>,
+    /// What the policies in force reject in it.
+    pub violations: Vec<Finding>,
+    /// Lineage, upstream and downstream.
+    pub lineage: LineageView,
+}
+
+pub(crate) fn fields(entry: &Entry) -> Vec<FieldView> {
+    entry
+        .product
+        .spec
+        .schema
+        .fields
+        .iter()
+        .map(|f| FieldView {
+            name: f.name.clone(),
+            field_type: f.field_type,
+            nullable: f.nullable,
+            description: f.description.clone(),
+            classification: f.classification,
+            pii: f.is_pii(),
+            masking: f.masking.unwrap_or(MaskingStrategy::None),
+        })
+        .collect()
+}
+
+pub(crate) fn locations(entry: &Entry) -> Locations {
+    let spec = &entry.product.spec;
+    let endpoints = entry
+        .product
+        .status
+        .as_ref()
+        .and_then(|s| s.endpoints.clone())
+        .unwrap_or_default();
+    Locations {
+        bucket: endpoints.bucket,
+        prefix: endpoints.prefix,
+        topic: endpoints
+            .topic
+            .or_else(|| spec.source.kafka.as_ref().map(|k| k.topic.clone())),
+        stream_topic: endpoints
+            .stream_topic
+            .or_else(|| spec.output.stream.as_ref().map(|s| s.topic.clone())),
+        update_interval: spec
+            .output
+            .table
+            .as_ref()
+            .map(|t| t.update_interval.clone()),
+    }
+}
+
+pub(crate) fn conditions(entry: &Entry) -> Vec<ConditionView> {
+    entry
+        .product
+        .status
+        .as_ref()
+        .map(|s| {
+            s.conditions
+                .iter()
+                .map(|c| ConditionView {
+                    type_: c.type_.clone(),
+                    status: c.status.clone(),
+                    reason: c.reason.clone(),
+                    message: c.message.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
