@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod catalog_feed;
 pub mod kafka;
 pub mod leader;
 pub mod policies;

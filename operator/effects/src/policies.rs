@@ -12,7 +12,12 @@ use std::sync::Arc;
 /// Builds an engine from the usable policies; an unusable one (admitted before the
 /// webhook existed) is skipped and logged rather than stopping governance.
 pub fn engine_from(policies: &[GovernancePolicy]) -> Engine {
-    let usable: Vec<GovernancePolicy> = policies
+    Engine::new(&usable_policies(policies)).expect("validated policies compile")
+}
+
+/// The policies that validate; the others are logged and left out.
+pub fn usable_policies(policies: &[GovernancePolicy]) -> Vec<GovernancePolicy> {
+    policies
         .iter()
         .filter(|p| {
             let problems = validate_policy(p);
@@ -22,8 +27,7 @@ pub fn engine_from(policies: &[GovernancePolicy]) -> Engine {
             problems.is_empty()
         })
         .cloned()
-        .collect();
-    Engine::new(&usable).expect("validated policies compile")
+        .collect()
 }
 
 /// Watches GovernancePolicies and keeps `state`'s engine equal to the policies in force.

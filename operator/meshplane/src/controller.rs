@@ -1,8 +1,10 @@
 //! `meshplane controller`: reconciles DataProducts into storage, workloads, access and
 //! monitoring.
 
+use crate::catalog_api::{self, CatalogState};
 use clap::Args;
 use meshplane_controller::{run as run_controller, Context, Credentials};
+use meshplane_effects::catalog_feed::{keep_catalog_current, SharedCatalog};
 use meshplane_effects::kafka::KafkaAdmin;
 use meshplane_effects::leader::{self, LeaseSettings};
 use meshplane_effects::policies::keep_engine_current;
@@ -70,6 +72,9 @@ pub struct ControllerArgs {
     /// Address of the metrics (`/metrics`) and health (`/healthz`, `/readyz`) endpoints.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: std::net::SocketAddr,
+    /// Address of the catalog's web UI and JSON API (served by every replica).
+    #[arg(long, default_value = "0.0.0.0:8090")]
+    catalog_addr: std::net::SocketAddr,
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -105,6 +110,23 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
             "MESHPLANE_READER_SECRET_ACCESS_KEY",
         ),
     };
+    let catalog = SharedCatalog::default();
+    let (catalog_synced, _) = tokio::sync::watch::channel(false);
+    tokio::spawn(keep_catalog_current(
+        client.clone(),
+        catalog.clone(),
+        catalog_synced,
+    ));
+    let catalog_listener = tokio::net::TcpListener::bind(args.catalog_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} for the catalog", args.catalog_addr))?;
+    let catalog_app = catalog_api::router(CatalogState {
+        catalog,
+        kafka_namespace: format!("kafka://{}", args.kafka_bootstrap),
+    });
+    let catalog_server =
+        tokio::spawn(async move { axum::serve(catalog_listener, catalog_app).await });
+    tracing::info!(addr = %args.catalog_addr, "catalog serving");
     let direct = args.topic_mode == "direct";
     let kafka = if direct {
         Some(KafkaAdmin::new(&args.kafka_bootstrap).context("direct topic mode")?)
@@ -177,6 +199,11 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         _ = run_controller(ctx, generation_rx, crate::shutdown_signal()) => Ok(()),
         error = lost => Err(anyhow::Error::new(error).context("stopping: leadership lost")),
         result = metrics => result.context("the metrics task failed")?,
+        result = catalog_server => Err(match result {
+            Ok(Ok(())) => anyhow::anyhow!("the catalog server stopped"),
+            Ok(Err(e)) => anyhow::Error::new(e).context("the catalog server failed"),
+            Err(e) => anyhow::Error::new(e).context("the catalog task failed"),
+        }),
     };
     if args.leader_elect && result.is_ok() {
         leader::release(&client, &lease).await;

@@ -1,6 +1,8 @@
 //! `meshplane`: one binary, one image, with a subcommand per process.
 #![forbid(unsafe_code)]
 
+mod catalog_api;
+mod catalog_cli;
 mod controller;
 mod ingest;
 mod plan;
@@ -32,6 +34,10 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Serve the admission webhooks (HTTPS) that enforce governance in the API server.
     Webhook(webhook::WebhookArgs),
+    /// Ask the catalog: search products, show one, export its contract.
+    Catalog(catalog_cli::CatalogArgs),
+    /// Impact analysis: which products (and fields) a question or a proposed policy touches.
+    Impact(catalog_cli::ImpactArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,8 @@ fn main() -> ExitCode {
         Command::Webhook(args) => webhook::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Ingest(args) => ingest::run(args),
+        Command::Catalog(args) => catalog_cli::run_catalog(args),
+        Command::Impact(args) => catalog_cli::run_impact(args),
     }
 }
 

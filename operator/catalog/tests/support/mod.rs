@@ -6,7 +6,10 @@ use meshplane_api::load::{load_all, Resource};
 use meshplane_api::{DataProduct, GovernancePolicy};
 
 const EXAMPLES: [(&str, &str); 7] = [
-    ("orders.yaml", include_str!("../../../../examples/orders.yaml")),
+    (
+        "orders.yaml",
+        include_str!("../../../../examples/orders.yaml"),
+    ),
     (
         "payments.yaml",
         include_str!("../../../../examples/payments.yaml"),
@@ -23,7 +26,10 @@ const EXAMPLES: [(&str, &str); 7] = [
         "daily-revenue.yaml",
         include_str!("../../../../examples/daily-revenue.yaml"),
     ),
-    ("policy.yaml", include_str!("../../../../examples/policy.yaml")),
+    (
+        "policy.yaml",
+        include_str!("../../../../examples/policy.yaml"),
+    ),
     (
         "audit-policy.yaml",
         include_str!("../../../../examples/audit-policy.yaml"),
