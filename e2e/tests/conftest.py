@@ -6,6 +6,7 @@ and S3 endpoint; `make e2e` sources it before pytest runs.
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 import uuid
@@ -53,6 +54,13 @@ def wait_until(condition, timeout, what):
         time.sleep(0.2)
 
 
+def free_port():
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 MESHPLANE_BIN = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/release/meshplane")
 
 
@@ -67,6 +75,9 @@ class Controller:
         env = dict(os.environ)
         env.setdefault("MESHPLANE_WORKER_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", ""))
         env.setdefault("MESHPLANE_WORKER_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+        if "--catalog-addr" not in args:
+            # Every replica serves the catalog; give each its own port.
+            args = (*args, "--catalog-addr", f"127.0.0.1:{free_port()}")
         self.process = subprocess.Popen(
             [MESHPLANE_BIN, "controller", "--topic-replicas", "1", "--metrics-addr", metrics_addr, *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)

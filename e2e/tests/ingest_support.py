@@ -73,8 +73,8 @@ def committed_total(topic, group, partitions):
 class Worker:
     """A `meshplane ingest` process (run on the host: the local stack has no kubelet)."""
 
-    def __init__(self, plan_path, log_path, metrics_addr, *args):
-        env = dict(os.environ, MESHPLANE_MASKING_KEY="e2e-masking-key-0123456789abcdef",
+    def __init__(self, plan_path, log_path, metrics_addr, *args, masking_key="e2e-masking-key-0123456789abcdef"):
+        env = dict(os.environ, MESHPLANE_MASKING_KEY=masking_key,
                    MESHPLANE_METRICS_ADDR=metrics_addr, RUST_LOG="info")
         self.log = open(log_path, "a")
         self.process = subprocess.Popen([RELEASE_BIN, "ingest", "--plan", str(plan_path), *args],

@@ -7,6 +7,7 @@ pub mod catalog_feed;
 pub mod kafka;
 pub mod leader;
 pub mod policies;
+pub mod product_status;
 pub mod s3;
 pub mod secrets;
 pub mod strimzi;

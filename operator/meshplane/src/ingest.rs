@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use meshplane_api::ingest_plan::IngestPlan;
+use meshplane_effects::product_status::report_last_event_time;
 use meshplane_effects::s3::S3Settings;
 use meshplane_worker::metrics::Metrics;
 use meshplane_worker::{run as run_worker, WorkerSettings};
@@ -41,6 +42,10 @@ pub struct IngestArgs {
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "MESHPLANE_METRICS_ADDR", default_value = "0.0.0.0:9464")]
     metrics_addr: std::net::SocketAddr,
+    /// Seconds between reports of the newest committed event time into the product's
+    /// status (the catalog's measured freshness); 0 turns reporting off.
+    #[arg(long, default_value_t = 15)]
+    status_seconds: u64,
 }
 
 /// Runs the worker until SIGTERM, then flushes and commits.
@@ -75,7 +80,15 @@ async fn serve(args: IngestArgs) -> anyhow::Result<()> {
         masking_key,
         plan,
     };
+    let product = settings.plan.product.clone();
     let metrics = Arc::new(Metrics::default());
+    if args.status_seconds > 0 {
+        tokio::spawn(report_freshness(
+            product,
+            metrics.clone(),
+            Duration::from_secs(args.status_seconds),
+        ));
+    }
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
     let render = metrics.clone();
     let server = tokio::spawn(crate::serve_metrics(
@@ -86,5 +99,34 @@ async fn serve(args: IngestArgs) -> anyhow::Result<()> {
     tokio::select! {
         result = run_worker(settings, metrics, ready_tx, crate::shutdown_signal()) => result.map_err(Into::into),
         result = server => result.context("the metrics task failed")?,
+    }
+}
+
+/// Copies the newest committed event time into the product's status whenever it moves.
+/// Without a reachable API server (a worker run by hand) reporting stops with a warning;
+/// a failed patch is retried at the next interval. Never stops ingestion.
+async fn report_freshness(product: String, metrics: Arc<Metrics>, every: Duration) {
+    let client = match kube::Client::try_default().await {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::warn!(error = %e, "no Kubernetes API: freshness is not reported into the product status");
+            return;
+        }
+    };
+    let mut reported = 0;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let newest = metrics.newest_committed_event_seconds.get();
+        if newest <= reported {
+            continue;
+        }
+        let Ok(time) = jiff::Timestamp::from_second(newest) else {
+            continue;
+        };
+        match report_last_event_time(&client, &product, &time.to_string()).await {
+            Ok(()) => reported = newest,
+            Err(e) => tracing::warn!(error = %e, "reporting freshness failed; retrying"),
+        }
     }
 }

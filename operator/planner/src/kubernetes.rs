@@ -209,6 +209,14 @@ pub fn objects(
                 verbs: vec!["get".into()],
                 ..PolicyRule::default()
             },
+            // Its own product's status only: the newest committed event time (freshness).
+            PolicyRule {
+                api_groups: Some(vec![meshplane_api::GROUP.into()]),
+                resources: Some(vec!["dataproducts/status".into()]),
+                resource_names: Some(vec![product.metadata.name.clone().unwrap_or_default()]),
+                verbs: vec!["patch".into()],
+                ..PolicyRule::default()
+            },
         ]),
     }));
     out.push(to_value(&RoleBinding {
@@ -490,7 +498,8 @@ fn worker_pod(
         }),
         spec: Some(PodSpec {
             service_account_name: Some(service_account.into()),
-            automount_service_account_token: Some(false),
+            // The worker reports the newest committed event time into the product's status.
+            automount_service_account_token: Some(true),
             // Time to flush open files and commit offsets on SIGTERM.
             termination_grace_period_seconds: Some(60),
             security_context: Some(PodSecurityContext {

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub consumer_lag: IntGauge,
     /// Seconds since the newest committed event happened (event time).
     pub freshness_seconds: IntGauge,
+    /// Event time of the newest committed event, in seconds since the Unix epoch (0 before the first).
+    pub newest_committed_event_seconds: IntGauge,
     /// Flush duration (encode, write, commit).
     pub flush_seconds: Histogram,
     /// From the arrival of the oldest event of a flush to its commit.
@@ -64,6 +66,7 @@ impl Default for Metrics {
             s3_retries: counter("meshplane_ingest_s3_retries_total", "S3 requests retried."),
             consumer_lag: gauge("meshplane_ingest_consumer_lag", "Messages behind the source partitions' high watermarks."),
             freshness_seconds: gauge("meshplane_ingest_freshness_seconds", "Age of the newest committed event (event time)."),
+            newest_committed_event_seconds: gauge("meshplane_ingest_newest_committed_event_timestamp_seconds", "Event time of the newest committed event (Unix seconds)."),
             flush_seconds: histogram("meshplane_ingest_flush_duration_seconds", "Time to encode, write and commit a flush.", seconds.clone()),
             event_to_object_seconds: histogram("meshplane_ingest_event_to_object_seconds", "From an event's arrival to its object being committed (oldest event of each flush).", seconds),
             registry,

@@ -203,8 +203,11 @@ impl Worker {
             .event_to_object_seconds
             .observe(flush.opened_at.elapsed().as_secs_f64());
         if let Some(t) = flush.newest_event_micros {
-            self.newest_committed_micros =
-                Some(self.newest_committed_micros.map_or(t, |n| n.max(t)));
+            let newest = self.newest_committed_micros.map_or(t, |n| n.max(t));
+            self.newest_committed_micros = Some(newest);
+            self.metrics
+                .newest_committed_event_seconds
+                .set(newest.div_euclid(1_000_000));
         }
         tracing::debug!(
             partition,
