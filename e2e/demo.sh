@@ -2,7 +2,8 @@
 # The Meshplane story on the local stack: the platform team's policy goes in, domains
 # apply their products with kubectl, the API server (through Meshplane's admission
 # webhook) masks PII and tags compliance by default, and rejects what breaks the rules
-# with the reason. The same decision is available offline for GitOps CI.
+# with the reason; the controller provisions every product, the ingestion worker turns
+# events into masked Parquet, and the catalog answers search, lineage and impact questions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/target/release/meshplane
@@ -34,22 +35,24 @@ kind: Namespace
 metadata: { name: finance }
 NS
 
-step "Starting the admission webhook (governance enforced by the API server) and the controller"
-log=.stack/logs/demo-webhook.log
-"$bin" webhook --listen 127.0.0.1:9443 --url https://127.0.0.1:9443 >"$log" 2>&1 &
-webhook=$!
+step "Starting the admission webhook (governance enforced by the API server), the controller and its catalog"
+source e2e/stack/lib.sh
+# A previous demo's processes give way to this one's.
+for name in demo-ingest-orders demo-controller demo-webhook; do stop "$name"; done
+start demo-webhook "$bin" webhook --listen 127.0.0.1:9443 --url https://127.0.0.1:9443
 MESHPLANE_WORKER_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID MESHPLANE_WORKER_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-  "$bin" controller --topic-mode direct --kafka-bootstrap "$MESHPLANE_KAFKA_BOOTSTRAP" --topic-replicas 1 \
-  --lease-namespace meshplane-system --metrics-addr 127.0.0.1:18090 >.stack/logs/demo-controller.log 2>&1 &
-controller=$!
+  start demo-controller "$bin" controller --topic-mode direct --kafka-bootstrap "$MESHPLANE_KAFKA_BOOTSTRAP" --topic-replicas 1 \
+  --lease-namespace meshplane-system --metrics-addr 127.0.0.1:18090 --catalog-addr 127.0.0.1:8090
+finished=0
 cleanup() {
-  kill "$webhook" "$controller" 2>/dev/null || true
-  wait "$webhook" "$controller" 2>/dev/null || true
+  [[ $finished == 1 ]] && return
+  echo "the demo failed: stopping its processes (logs in .stack/logs/demo-*.log)" >&2
+  for name in demo-ingest-orders demo-controller demo-webhook; do stop "$name"; done
   kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration meshplane --ignore-not-found >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 until kubectl get validatingwebhookconfiguration meshplane >/dev/null 2>&1; do
-  kill -0 "$webhook" 2>/dev/null || { cat "$log"; exit 1; }
+  running demo-webhook || { cat .stack/logs/demo-webhook.log; exit 1; }
   sleep 0.2
 done
 
@@ -108,7 +111,63 @@ for product in examples/rejected/pii-over-retention.yaml examples/rejected/user-
   if kubectl apply -f "$product"; then echo "unexpectedly admitted: $product"; exit 1; fi
 done
 
-step "Auditor's question: which products hold personal data under GDPR?"
-show kubectl get dataproducts --all-namespaces -l compliance.meshplane.dev/gdpr=true
+step "Orders events flow in: the ingestion worker writes masked, partitioned Parquet"
+# The stack has no kubelet, so the worker the controller's Deployment describes runs here,
+# with the same plan (ConfigMap), masking key (Secret) and image entry point.
+kubectl -n orders get configmap orders-ingest-plan -o jsonpath='{.data.plan\.json}' > .stack/orders-plan.json
+masking_key=$(kubectl -n orders get secret meshplane-masking-key -o jsonpath='{.data.key}' | base64 -d)
+MESHPLANE_MASKING_KEY=$masking_key MESHPLANE_METRICS_ADDR=127.0.0.1:19464 \
+  start demo-ingest-orders "$bin" ingest --plan .stack/orders-plan.json --flush-seconds 3 --idle-seconds 2 --status-seconds 2
+"$(e2e/python.sh)/bin/python" - "$bucket" <<'PY'
+import io, json, os, sys, time
+import boto3, pyarrow.parquet as pq
+from confluent_kafka import Producer
+bucket = sys.argv[1]
+s3 = boto3.client("s3", endpoint_url=os.environ["MESHPLANE_S3_ENDPOINT"])
+producer = Producer({"bootstrap.servers": os.environ["MESHPLANE_KAFKA_BOOTSTRAP"]})
+now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+statuses = ["placed", "paid", "shipped", "cancelled"]
+for i in range(200):
+    producer.produce("orders.events", json.dumps({
+        "order_id": f"demo-{i:05d}", "customer_id": f"customer-{i % 40:03d}",
+        "customer_email": f"shopper{i}@example.com", "shipping_address": f"{i} Long Street, Springfield",
+        "order_total": round(20 + i * 1.5, 2), "currency": "EUR", "status": statuses[i % 4], "event_time": now}).encode())
+producer.produce("orders.events", b'{"order_id": "broken", "order_total": "lots"')
+assert producer.flush(30) == 0
+print("  produced 200 orders events and 1 malformed one to orders.events")
+def keys(prefix):
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for p in pages for o in p.get("Contents", [])]
+deadline = time.time() + 120
+while not (keys("table/") and keys("_rejected/")):
+    if time.time() > deadline:
+        sys.exit("no table object after 120 s: see .stack/logs/demo-ingest-orders.log")
+    time.sleep(0.5)
+key = sorted(keys("table/"))[0]
+head = s3.head_object(Bucket=bucket, Key=key)
+print(f"  s3://{bucket}/{key}  ({head['ContentLength']} bytes, {head.get('ServerSideEncryption')})")
+rows = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())).to_pylist()
+for row in rows[:4]:
+    print(f"  {row['order_id']}  {row['status']:<9} {row['order_total']:>7}  email={row['customer_email'][:20]}…  address={row['shipping_address'][:20]}…")
+dead = s3.get_object(Bucket=bucket, Key=sorted(keys("_rejected/"))[0])["Body"].read().decode().splitlines()[0]
+print("  dead letter:", json.loads(dead)["reason"])
+PY
 
-step "Done. The stack keeps running: source .stack/env to explore; make stack-down to stop it."
+step "Auditor's question: which products hold personal data under GDPR and keep it over 30 days?"
+show kubectl get dataproducts --all-namespaces -l compliance.meshplane.dev/gdpr=true
+export MESHPLANE_CATALOG_URL=http://127.0.0.1:8090
+show "$bin" impact --pii --compliance gdpr --retention-over 30d
+
+step "An analyst searches the catalog for payment data"
+show "$bin" catalog search payment
+until [[ $("$bin" catalog show orders/orders -o json 2>/dev/null) == *'"lastEventTime"'* ]]; do
+  running demo-ingest-orders || { tail -5 .stack/logs/demo-ingest-orders.log; exit 1; }
+  sleep 0.5
+done
+show "$bin" catalog show orders/orders
+show "$bin" catalog lineage topic:orders.events
+
+finished=1
+step "Done. The catalog is at http://127.0.0.1:8090/ (search, product pages, lineage, compliance, impact)."
+echo "The stack, the controller, the webhook and the Orders worker keep running: source .stack/env to explore;"
+echo "make stack-down stops everything."
