@@ -38,5 +38,8 @@ pub async fn report_last_event_time(
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
-        .map_err(|source| ProductStatusError::Patch { product: product.to_owned(), source })
+        .map_err(|source| ProductStatusError::Patch {
+            product: product.to_owned(),
+            source,
+        })
 }
