@@ -53,6 +53,10 @@ bench-ingest: stack-up ## Ingestion events/s per core and event-to-object latenc
 	$(CARGO) build --release -p meshplane
 	@set -a; source .stack/env; set +a; "$$(e2e/python.sh)/bin/python" e2e/bench/ingest.py
 
+.PHONY: bench-catalog
+bench-catalog: ## Catalog search and impact-analysis latency p50/p99 with 10,000 products
+	$(CARGO) bench -p meshplane-catalog --bench queries
+
 .PHONY: bench-admission
 bench-admission: stack-up ## Webhook latency at 500 req/s and its cost on a kubectl create (local stack)
 	@bash e2e/bench/admission.sh

@@ -221,6 +221,8 @@ def test_the_ui_searches_shows_masking_and_lineage_and_escapes_everything(catalo
         nodes = page.eval_on_selector_all("svg.lineage g.node", "els => els.map(e => e.getAttribute('data-id'))")
         assert f"topic:{ns}.orders.events" in nodes and f"product:{ns}/daily-revenue" in nodes, nodes
         assert page.locator("svg.lineage path[data-from]").count() >= 2
+        text = page.text_content("main")
+        assert "[object" not in text and "gdpr" in text and f"{ns}/daily-revenue" in text, text[:400]
         page.screenshot(path=f"{artefacts}/catalog-orders.png", full_page=True)
 
         page.goto(f"{base}/#/product/{ns}/hostile")

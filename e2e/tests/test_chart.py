@@ -41,6 +41,10 @@ def test_helm_install_creates_the_webhook_and_controller_workloads_and_their_rba
         assert spec["serviceAccountName"] == "meshplane-controller"
         env = {e["name"] for e in spec["containers"][0]["env"]}
         assert {"POD_NAME", "POD_NAMESPACE", "AWS_ACCESS_KEY_ID", "MESHPLANE_WORKER_ACCESS_KEY_ID"} <= env
+        assert "--catalog-addr=0.0.0.0:8090" in args
+        catalog = kubectl_json("-n", namespace, "get", "service", "meshplane-controller-catalog")["spec"]
+        assert catalog["ports"][0]["targetPort"] == "catalog"
+        assert {"name": "catalog", "containerPort": 8090, "protocol": "TCP"} in spec["containers"][0]["ports"]
         lease_rules = kubectl_json("-n", namespace, "get", "role", "meshplane-controller-leader-election")["rules"]
         assert lease_rules[0]["resources"] == ["leases"]
         # The controller's service account may do what reconciling needs, as the API server sees it.
