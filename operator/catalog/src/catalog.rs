@@ -6,7 +6,7 @@ use crate::impact::{self, ImpactResults, PolicyImpact};
 use crate::lineage::{product_node, LineageGraph, LineageView};
 use crate::query::{ImpactQuery, SearchQuery};
 use crate::search::{self, SearchResults, TokenIndex};
-use crate::views::{self, Freshness, ProductPage, ProductSummary};
+use crate::views::{self, Freshness, ProductPage};
 use meshplane_api::{DataProduct, GovernancePolicy};
 use meshplane_governance::{Engine, PolicyError};
 use std::collections::HashMap;
@@ -181,7 +181,7 @@ impl Catalog {
             .collect();
         let spec = &entry.product.spec;
         Some(ProductPage {
-            summary: ProductSummary::of(entry),
+            summary: entry.summary.clone(),
             fields: views::fields(entry),
             retention: spec.retention.clone(),
             slo: spec.slo.clone(),

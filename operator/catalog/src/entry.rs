@@ -1,11 +1,13 @@
 //! One product as the catalog holds it: its effective spec (governance defaults applied)
 //! and what governance derived from it.
 
+use crate::views::ProductSummary;
 use meshplane_api::{duration, Classification, DataProduct, SourceKind};
 use meshplane_governance::{Engine, Finding};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// `namespace/name` of a DataProduct.
 #[derive(Serialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,6 +73,8 @@ pub struct Entry {
     pub has_pii: bool,
     /// The kind of its source, when exactly one is set.
     pub source_kind: Option<SourceKind>,
+    /// Its summary, made once: every search and impact hit shares it.
+    pub summary: Arc<ProductSummary>,
 }
 
 impl Entry {
@@ -84,7 +88,7 @@ impl Entry {
         let mut effective = product;
         effective.spec = decision.effective.spec;
         let kinds = effective.spec.source.kinds();
-        Entry {
+        let mut entry = Entry {
             id: ProductId::of(&effective),
             classification: decision.classification,
             compliance_tags,
@@ -95,7 +99,10 @@ impl Entry {
             has_pii: effective.spec.schema.fields.iter().any(|f| f.is_pii()),
             source_kind: (kinds.len() == 1).then(|| kinds[0]),
             product: effective,
-        }
+            summary: Arc::new(ProductSummary::placeholder()),
+        };
+        entry.summary = Arc::new(ProductSummary::of(&entry));
+        entry
     }
 
     /// The value of the `Ready` condition, when the controller has written one.

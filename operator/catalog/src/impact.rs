@@ -7,6 +7,7 @@ use crate::views::ProductSummary;
 use meshplane_api::{Classification, GovernancePolicy, MaskingStrategy};
 use meshplane_governance::{Engine, Finding, PolicyError};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A field that made its product match.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -29,7 +30,7 @@ pub struct MatchedField {
 pub struct ImpactHit {
     /// The product.
     #[serde(flatten)]
-    pub product: ProductSummary,
+    pub product: Arc<ProductSummary>,
     /// Its retention as declared.
     pub retention: String,
     /// The fields the question is about (empty when it asks about products only).
@@ -54,7 +55,7 @@ pub(crate) fn run<'a>(
     let mut products: Vec<ImpactHit> = entries
         .filter(|e| matches(e, query))
         .map(|e| ImpactHit {
-            product: ProductSummary::of(e),
+            product: e.summary.clone(),
             retention: e.product.spec.retention.clone(),
             matched_fields: matched_fields(e, query),
         })
@@ -123,7 +124,7 @@ fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<MatchedField> {
 pub struct AffectedProduct {
     /// The product.
     #[serde(flatten)]
-    pub product: ProductSummary,
+    pub product: Arc<ProductSummary>,
     /// What the policy finds wrong with it.
     pub findings: Vec<Finding>,
 }
@@ -170,14 +171,14 @@ pub(crate) fn of_policy<'a>(
         let violations = own(decision.violations);
         if !violations.is_empty() {
             impact.rejected.push(AffectedProduct {
-                product: ProductSummary::of(entry),
+                product: entry.summary.clone(),
                 findings: violations,
             });
         }
         let warnings = own(decision.warnings);
         if !warnings.is_empty() {
             impact.warned.push(AffectedProduct {
-                product: ProductSummary::of(entry),
+                product: entry.summary.clone(),
                 findings: warnings,
             });
         }

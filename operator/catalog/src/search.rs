@@ -6,6 +6,7 @@ use crate::text::tokens;
 use crate::views::ProductSummary;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// How much a match in each part of a product counts.
 mod weight {
@@ -149,7 +150,7 @@ pub struct SearchHit {
     pub score: u32,
     /// The product.
     #[serde(flatten)]
-    pub product: ProductSummary,
+    pub product: Arc<ProductSummary>,
 }
 
 /// The answer to a search.
@@ -194,7 +195,7 @@ pub(crate) fn run<'a>(
         .skip(query.offset)
         .map(|(score, e)| SearchHit {
             score,
-            product: ProductSummary::of(e),
+            product: e.summary.clone(),
         })
         .collect();
     SearchResults { total, hits }

@@ -8,6 +8,7 @@ use meshplane_api::{
 use meshplane_governance::Finding;
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// A product in a list of results.
 #[derive(Serialize, Debug, Clone)]
@@ -42,6 +43,24 @@ pub struct ProductSummary {
 }
 
 impl ProductSummary {
+    /// An empty summary, replaced as soon as the entry it belongs to is complete.
+    pub(crate) fn placeholder() -> ProductSummary {
+        ProductSummary {
+            id: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            domain: String::new(),
+            owner: String::new(),
+            description: None,
+            tags: Vec::new(),
+            classification: Classification::Public,
+            compliance_tags: BTreeSet::new(),
+            has_pii: false,
+            source: String::new(),
+            ready: None,
+        }
+    }
+
     /// The summary of `entry`.
     pub fn of(entry: &Entry) -> ProductSummary {
         let spec = &entry.product.spec;
@@ -173,7 +192,7 @@ pub struct Locations {
 pub struct ProductPage {
     /// The summary.
     #[serde(flatten)]
-    pub summary: ProductSummary,
+    pub summary: Arc<ProductSummary>,
     /// Fields with classification and masking.
     pub fields: Vec<FieldView>,
     /// How long data is kept.

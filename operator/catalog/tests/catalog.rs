@@ -26,7 +26,7 @@ fn search(catalog: &Catalog, pairs: &[(&str, &str)]) -> Vec<String> {
         .search(&q)
         .hits
         .into_iter()
-        .map(|h| h.product.id)
+        .map(|h| h.product.id.clone())
         .collect()
 }
 
@@ -36,7 +36,7 @@ fn impact(catalog: &Catalog, pairs: &[(&str, &str)]) -> Vec<String> {
         .impact(&q)
         .products
         .into_iter()
-        .map(|h| h.product.id)
+        .map(|h| h.product.id.clone())
         .collect()
 }
 
