@@ -17,10 +17,14 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
     (at(0.50), at(0.99))
 }
 
-fn measure(name: &str, mut run: impl FnMut() -> usize) {
-    let mut samples = Vec::with_capacity(ROUNDS);
+fn measure(name: &str, run: impl FnMut() -> usize) {
+    measure_rounds(name, ROUNDS, run);
+}
+
+fn measure_rounds(name: &str, rounds: usize, mut run: impl FnMut() -> usize) {
+    let mut samples = Vec::with_capacity(rounds);
     let mut found = 0;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         let start = Instant::now();
         found = std::hint::black_box(run());
         samples.push(start.elapsed());
@@ -79,4 +83,15 @@ fn main() {
     });
     let q = impact(&[("field", "customer_email")]);
     measure("impact field=customer_email", || catalog.impact(&q).total);
+
+    let text = include_str!("../tests/fixtures/pii-30-days.yaml");
+    let Ok(mut loaded) = meshplane_api::load::load_all(text, "pii-30-days.yaml") else {
+        panic!("the fixture policy loads");
+    };
+    let Some(meshplane_api::load::Resource::GovernancePolicy(policy)) = loaded.pop() else {
+        panic!("the fixture is a policy");
+    };
+    measure_rounds("proposed policy pii-30-days against every product", 50, || {
+        catalog.policy_impact(&policy).map_or(0, |i| i.rejected.len())
+    });
 }
