@@ -57,6 +57,12 @@ bench-ingest: stack-up ## Ingestion events/s per core and event-to-object latenc
 bench-catalog: ## Catalog search and impact-analysis latency p50/p99 with 10,000 products
 	$(CARGO) bench -p meshplane-catalog --bench queries
 
+FUZZ_SECONDS ?= 120
+.PHONY: fuzz-ingest
+fuzz-ingest: ## Coverage-guided fuzzing of decode + mask (nightly toolchain; installs cargo-fuzz once)
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	$(CARGO) +nightly fuzz run decode_mask fuzz/corpus/decode_mask -- -max_total_time=$(FUZZ_SECONDS)
+
 .PHONY: bench-admission
 bench-admission: stack-up ## Webhook latency at 500 req/s and its cost on a kubectl create (local stack)
 	@bash e2e/bench/admission.sh

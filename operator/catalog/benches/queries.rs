@@ -91,7 +91,13 @@ fn main() {
     let Some(meshplane_api::load::Resource::GovernancePolicy(policy)) = loaded.pop() else {
         panic!("the fixture is a policy");
     };
-    measure_rounds("proposed policy pii-30-days against every product", 50, || {
-        catalog.policy_impact(&policy).map_or(0, |i| i.rejected.len())
-    });
+    measure_rounds(
+        "proposed policy pii-30-days against every product",
+        50,
+        || {
+            catalog
+                .policy_impact(&policy)
+                .map_or(0, |i| i.rejected.len())
+        },
+    );
 }

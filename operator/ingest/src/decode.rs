@@ -152,7 +152,7 @@ impl Decoder {
                 ),
                 QualityCheckType::Accepted => Check::Accepted(q.values.clone()),
                 // Schema conformance is what decoding checks; freshness is measured, not
-                // per-record; uniqueness spans files (see docs/operations.md).
+                // per-record; uniqueness is per file (`unique::UniqueChecks`, in the buffer).
                 _ => continue,
             };
             let field_name = q.field.clone().unwrap_or_default();

@@ -13,6 +13,7 @@ pub mod mask;
 pub mod scalar;
 pub mod stream;
 pub mod table;
+pub mod unique;
 
 pub use cell::Cell;
 pub use decode::{Decoder, DecoderError, Rejection, Row};

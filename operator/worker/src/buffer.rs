@@ -4,6 +4,7 @@
 use meshplane_api::ingest_plan::IngestPlan;
 use meshplane_ingest::keys::{dead_letter_key, table_key};
 use meshplane_ingest::table::TableSchema;
+use meshplane_ingest::unique::UniqueChecks;
 use meshplane_ingest::{write_parquet, Cell, Rejection, Row, TableError};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -29,6 +30,8 @@ pub struct PartitionBuffer {
     pub last_event_at: Instant,
     /// Newest event time among the rows, microseconds.
     pub newest_event_micros: Option<i64>,
+    /// `unique` checks over the rows of this flush (one file per time partition).
+    unique: UniqueChecks,
 }
 
 /// One object of a flush.
@@ -78,7 +81,7 @@ struct DeadLetter<'a> {
 
 impl PartitionBuffer {
     /// An empty buffer starting at `offset`.
-    pub fn new(offset: i64) -> Self {
+    pub fn new(offset: i64, unique: UniqueChecks) -> Self {
         let now = Instant::now();
         PartitionBuffer {
             start: offset,
@@ -90,6 +93,7 @@ impl PartitionBuffer {
             opened_at: now,
             last_event_at: now,
             newest_event_micros: None,
+            unique,
         }
     }
 
@@ -106,6 +110,10 @@ impl PartitionBuffer {
         self.events += 1;
         self.bytes += size;
         self.last_event_at = Instant::now();
+        let outcome = match outcome {
+            Ok(row) if !self.unique.is_empty() => self.unique.admit(&row).map(|()| row),
+            other => other,
+        };
         match outcome {
             Ok(row) => {
                 if let Some(t) = row.event_time_micros {

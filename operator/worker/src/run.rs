@@ -7,6 +7,7 @@ use meshplane_api::ingest_plan::IngestPlan;
 use meshplane_effects::s3::{client as s3_client, S3Settings};
 use meshplane_ingest::keys::flush_marker_key;
 use meshplane_ingest::table::TableSchema;
+use meshplane_ingest::unique::UniqueChecks;
 use meshplane_ingest::{arrow_schema, Decoder, DecoderError, TableError};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
@@ -303,6 +304,8 @@ pub async fn run(
     };
     let decoder =
         Decoder::new(&plan, &settings.masking_key)?.with_max_event_bytes(settings.max_event_bytes);
+    // The plan's `unique` checks, validated once; each buffer gets an empty copy.
+    let unique = UniqueChecks::new(&plan)?;
     let consumer: WorkerConsumer = ClientConfig::new()
         .set("bootstrap.servers", &kafka.bootstrap_servers)
         .set("group.id", &kafka.consumer_group)
@@ -374,7 +377,10 @@ pub async fn run(
                     worker.recover(partition).await?;
                 }
                 worker.metrics.events_in.inc();
-                let buffer = worker.buffers.entry(partition).or_insert_with(|| PartitionBuffer::new(offset));
+                let buffer = worker
+                    .buffers
+                    .entry(partition)
+                    .or_insert_with(|| PartitionBuffer::new(offset, unique.emptied()));
                 buffer.push(&worker.topic, partition, offset, size, outcome);
                 if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
                     worker.flush(partition).await?;
