@@ -136,3 +136,56 @@ def test_objects_of_a_flush_that_was_never_committed_are_removed_before_the_repl
     assert sorted(ids) == [f"order-{i:09d}" for i in range(1000)]
     log = open(pipeline["dir"] / "worker.log").read()
     assert "previous flush was not committed; removing its objects before replaying" in log
+
+
+def test_the_stream_output_port_republishes_every_row_masked(pipeline, s3):
+    """Rows also go to the product's output topic, masked, at least once; events rejected
+    (here: repeats of a `unique` order id within a file) go to neither."""
+    from confluent_kafka import Consumer
+
+    count, partitions = 5_000, 2
+    out = f"{pipeline['topic']}.masked"
+    create_topic(pipeline["topic"], partitions)
+    create_topic(out, partitions)
+    plan = json.loads(pipeline["plan"].read_text())
+    plan["streamTopic"] = out
+    plan["quality"].append({"name": "order-id-unique", "type": "unique", "field": "order_id"})
+    pipeline["plan"].write_text(json.dumps(plan))
+    # Keyed by order id, so a repeat lands in the same partition (and the same file).
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": os.environ["MESHPLANE_KAFKA_BOOTSTRAP"], "linger.ms": 20})
+    for i in list(range(count)) + [7, 8, 9]:
+        producer.produce(pipeline["topic"], event(i), key=f"order-{i:09d}".encode())
+    assert producer.flush(60) == 0
+
+    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19466",
+                    "--idle-seconds", "1", "--flush-seconds", "600")
+    try:
+        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], partitions) == count + 3, 120,
+                   "every offset committed")
+    finally:
+        assert worker.stop() == 0
+
+    consumer = Consumer({"bootstrap.servers": os.environ["MESHPLANE_KAFKA_BOOTSTRAP"], "group.id": f"check-{out}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([out])
+    events, deadline = [], time.monotonic() + 60
+    try:
+        while len(events) < count and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None:
+                events.append(message.value())
+        extra = consumer.poll(3.0)  # nothing beyond the rows: no rejected event republished
+        if extra is not None and extra.error() is None:
+            events.append(extra.value())
+    finally:
+        consumer.close()
+    decoded = [json.loads(e) for e in events]
+    assert sorted(d["order_id"] for d in decoded) == sorted(f"order-{i:09d}" for i in range(count))
+    assert all(b"@example.com" not in e and b"Long Street" not in e for e in events)
+    assert all(len(d["customer_email"]) == 64 and d["event_time"].endswith("Z") for d in decoded)
+    _, ids = all_rows(s3, pipeline["bucket"])
+    assert len(ids) == count
+    dead = b"".join(s3.get_object(Bucket=pipeline["bucket"], Key=k)["Body"].read()
+                    for k in objects(s3, pipeline["bucket"], "_rejected/"))
+    assert dead.count(b"order-id-unique") == 3

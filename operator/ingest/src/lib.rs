@@ -8,6 +8,7 @@
 
 pub mod cell;
 pub mod decode;
+pub mod json_row;
 pub mod keys;
 pub mod mask;
 pub mod scalar;

@@ -97,7 +97,7 @@ impl PartitionBuffer {
         }
     }
 
-    /// Adds the outcome of decoding the event at `offset`.
+    /// Adds the outcome of decoding the event at `offset`; whether it became a row.
     pub fn push(
         &mut self,
         topic: &str,
@@ -105,7 +105,7 @@ impl PartitionBuffer {
         offset: i64,
         size: usize,
         outcome: Result<Row, Rejection>,
-    ) {
+    ) -> bool {
         self.end = offset;
         self.events += 1;
         self.bytes += size;
@@ -121,6 +121,7 @@ impl PartitionBuffer {
                         Some(self.newest_event_micros.map_or(t, |n| n.max(t)));
                 }
                 self.rows.entry(row.partition).or_default().push(row.cells);
+                true
             }
             Err(rejection) => {
                 let line = DeadLetter {
@@ -132,6 +133,7 @@ impl PartitionBuffer {
                 };
                 self.rejected
                     .push(serde_json::to_string(&line).unwrap_or_default());
+                false
             }
         }
     }

@@ -10,5 +10,6 @@ pub mod buffer;
 pub mod metrics;
 pub mod run;
 pub mod store;
+pub mod stream_out;
 
 pub use run::{run, WorkerError, WorkerSettings};

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub bytes_written: IntCounter,
     /// Flushes completed.
     pub flushes: IntCounter,
+    /// Masked events republished to the output topic.
+    pub stream_published: IntCounter,
     /// S3 requests retried.
     pub s3_retries: IntCounter,
     /// Messages behind the partitions' high watermarks (librdkafka statistics).
@@ -63,6 +65,7 @@ impl Default for Metrics {
             events_rejected: counter("meshplane_ingest_events_rejected_total", "Events written to the dead letter."),
             bytes_written: counter("meshplane_ingest_bytes_written_total", "Bytes of objects written to S3."),
             flushes: counter("meshplane_ingest_flushes_total", "Flushes completed (objects written, offsets committed)."),
+            stream_published: counter("meshplane_ingest_stream_events_published_total", "Masked events republished to the output topic."),
             s3_retries: counter("meshplane_ingest_s3_retries_total", "S3 requests retried."),
             consumer_lag: gauge("meshplane_ingest_consumer_lag", "Messages behind the source partitions' high watermarks."),
             freshness_seconds: gauge("meshplane_ingest_freshness_seconds", "Age of the newest committed event (event time)."),

@@ -3,8 +3,10 @@
 use crate::buffer::{Flush, PartitionBuffer};
 use crate::metrics::Metrics;
 use crate::store::{FlushMarker, Store};
-use meshplane_api::ingest_plan::IngestPlan;
+use crate::stream_out::{StreamOutput, StreamOutputError};
+use meshplane_api::ingest_plan::{IngestPlan, PlannedField};
 use meshplane_effects::s3::{client as s3_client, S3Settings};
+use meshplane_ingest::json_row::to_json;
 use meshplane_ingest::keys::flush_marker_key;
 use meshplane_ingest::table::TableSchema;
 use meshplane_ingest::unique::UniqueChecks;
@@ -43,6 +45,9 @@ pub enum WorkerError {
     /// A flush could not be encoded.
     #[error(transparent)]
     Encode(#[from] TableError),
+    /// The stream output port failed; the flush is not committed.
+    #[error(transparent)]
+    Stream(#[from] StreamOutputError),
     /// Offsets could not be committed because the partition now belongs to another member;
     /// the flush's marker stays so the new owner removes its objects and replays.
     #[error("failed to commit offsets of partition {partition} (up to {offset}): {source}")]
@@ -110,6 +115,8 @@ struct Worker {
     buffers: HashMap<i32, PartitionBuffer>,
     recovered: HashSet<i32>,
     newest_committed_micros: Option<i64>,
+    stream: Option<StreamOutput>,
+    fields: Vec<PlannedField>,
 }
 
 impl Worker {
@@ -188,6 +195,9 @@ impl Worker {
             self.store
                 .put(&object.key, object.body, object.content_type, &retry)
                 .await;
+        }
+        if let Some(stream) = &self.stream {
+            tokio::task::block_in_place(|| stream.drain(Duration::from_secs(120)))?;
         }
         self.commit(partition, flush.end + 1).await?;
         self.store.delete(&marker_key, &retry).await;
@@ -328,6 +338,10 @@ pub async fn run(
             topic: kafka.topic.clone(),
             source,
         })?;
+    let stream = match &plan.stream_topic {
+        Some(topic) => Some(StreamOutput::new(&kafka.bootstrap_servers, topic)?),
+        None => None,
+    };
     let store = Store::new(
         s3_client(&settings.s3),
         plan.bucket.clone(),
@@ -345,6 +359,8 @@ pub async fn run(
         buffers: HashMap::new(),
         recovered: HashSet::new(),
         newest_committed_micros: None,
+        fields: decoder.fields().to_vec(),
+        stream,
     };
     let _ = ready.send(true);
     tracing::info!(topic = %worker.topic, group = %worker.group, bucket = %worker.plan.bucket, "ingesting");
@@ -372,7 +388,9 @@ pub async fn run(
                 let payload = message.payload().unwrap_or_default();
                 let size = payload.len();
                 let outcome = decoder.decode(payload);
+                let key = worker.stream.is_some().then(|| message.key().map(<[u8]>::to_vec)).flatten();
                 drop(message);
+                let republish = worker.stream.as_ref().and(outcome.as_ref().ok()).map(|row| to_json(&worker.fields, row));
                 if worker.recovered.insert(partition) {
                     worker.recover(partition).await?;
                 }
@@ -381,7 +399,11 @@ pub async fn run(
                     .buffers
                     .entry(partition)
                     .or_insert_with(|| PartitionBuffer::new(offset, unique.emptied()));
-                buffer.push(&worker.topic, partition, offset, size, outcome);
+                let accepted = buffer.push(&worker.topic, partition, offset, size, outcome);
+                if let (true, Some(stream), Some(event)) = (accepted, &worker.stream, republish) {
+                    stream.publish(key.as_deref(), &event);
+                    worker.metrics.stream_published.inc();
+                }
                 if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
                     worker.flush(partition).await?;
                 }
