@@ -4,17 +4,18 @@ use crate::buffer::{Flush, PartitionBuffer};
 use crate::metrics::Metrics;
 use crate::store::{FlushMarker, Store};
 use crate::stream_out::{StreamOutput, StreamOutputError};
+use futures::FutureExt;
 use meshplane_api::ingest_plan::{IngestPlan, PlannedField};
 use meshplane_effects::s3::{client as s3_client, S3Settings};
 use meshplane_ingest::json_row::to_json;
 use meshplane_ingest::keys::flush_marker_key;
 use meshplane_ingest::table::TableSchema;
 use meshplane_ingest::unique::UniqueChecks;
-use meshplane_ingest::{arrow_schema, Decoder, DecoderError, TableError};
+use meshplane_ingest::{arrow_schema, Decoder, DecoderError, Rejection, Row, TableError};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
@@ -104,6 +105,39 @@ impl ConsumerContext for LagContext {}
 
 type WorkerConsumer = StreamConsumer<LagContext>;
 
+/// Messages handled per wake-up of the consume loop at most.
+const DRAIN_BATCH: usize = 1024;
+
+/// A consumed event, decoded; the Kafka message itself is already released.
+struct Incoming {
+    partition: i32,
+    offset: i64,
+    size: usize,
+    outcome: Result<Row, Rejection>,
+    key: Option<Vec<u8>>,
+    republish: Option<Vec<u8>>,
+}
+
+fn take(message: &BorrowedMessage<'_>, decoder: &Decoder, worker: &Worker) -> Incoming {
+    let payload = message.payload().unwrap_or_default();
+    let outcome = decoder.decode(payload);
+    let (key, republish) = match (&worker.stream, &outcome) {
+        (Some(_), Ok(row)) => (
+            message.key().map(<[u8]>::to_vec),
+            Some(to_json(&worker.fields, row)),
+        ),
+        _ => (None, None),
+    };
+    Incoming {
+        partition: message.partition(),
+        offset: message.offset(),
+        size: payload.len(),
+        outcome,
+        key,
+        republish,
+    }
+}
+
 struct Worker {
     plan: IngestPlan,
     topic: String,
@@ -152,6 +186,41 @@ impl Worker {
             }
         }
         self.store.delete(&key, &retry).await;
+        Ok(())
+    }
+
+    /// Buffers one decoded event (recovering its partition first if new), republishes
+    /// it when there is a stream output, and flushes a buffer that reached a size limit.
+    async fn accept(
+        &mut self,
+        incoming: Incoming,
+        unique: &UniqueChecks,
+        settings: &WorkerSettings,
+    ) -> Result<(), WorkerError> {
+        let Incoming {
+            partition,
+            offset,
+            size,
+            outcome,
+            key,
+            republish,
+        } = incoming;
+        if self.recovered.insert(partition) {
+            self.recover(partition).await?;
+        }
+        self.metrics.events_in.inc();
+        let buffer = self
+            .buffers
+            .entry(partition)
+            .or_insert_with(|| PartitionBuffer::new(offset, unique.emptied()));
+        let accepted = buffer.push(&self.topic, partition, offset, size, outcome);
+        if let (true, Some(stream), Some(event)) = (accepted, &self.stream, republish) {
+            stream.publish(key.as_deref(), &event);
+            self.metrics.stream_published.inc();
+        }
+        if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
+            self.flush(partition).await?;
+        }
         Ok(())
     }
 
@@ -377,35 +446,28 @@ pub async fn run(
                 worker.update_freshness();
             }
             message = worker.consumer.recv() => {
-                let message = match message {
-                    Ok(m) => m,
+                // One wake-up, then whatever is already queued (bounded, so ticks and
+                // shutdown are still seen): the per-message cost of select! is paid once.
+                let first = match message {
+                    Ok(m) => Some(take(&m, &decoder, &worker)),
                     Err(e) => {
                         tracing::warn!(error = %e, "Kafka consumer error; continuing");
-                        continue;
+                        None
                     }
                 };
-                let (partition, offset) = (message.partition(), message.offset());
-                let payload = message.payload().unwrap_or_default();
-                let size = payload.len();
-                let outcome = decoder.decode(payload);
-                let key = worker.stream.is_some().then(|| message.key().map(<[u8]>::to_vec)).flatten();
-                drop(message);
-                let republish = worker.stream.as_ref().and(outcome.as_ref().ok()).map(|row| to_json(&worker.fields, row));
-                if worker.recovered.insert(partition) {
-                    worker.recover(partition).await?;
+                if let Some(incoming) = first {
+                    worker.accept(incoming, &unique, &settings).await?;
                 }
-                worker.metrics.events_in.inc();
-                let buffer = worker
-                    .buffers
-                    .entry(partition)
-                    .or_insert_with(|| PartitionBuffer::new(offset, unique.emptied()));
-                let accepted = buffer.push(&worker.topic, partition, offset, size, outcome);
-                if let (true, Some(stream), Some(event)) = (accepted, &worker.stream, republish) {
-                    stream.publish(key.as_deref(), &event);
-                    worker.metrics.stream_published.inc();
-                }
-                if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
-                    worker.flush(partition).await?;
+                for _ in 1..DRAIN_BATCH {
+                    let incoming = match worker.consumer.recv().now_or_never() {
+                        Some(Ok(m)) => take(&m, &decoder, &worker),
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "Kafka consumer error; continuing");
+                            continue;
+                        }
+                        None => break,
+                    };
+                    worker.accept(incoming, &unique, &settings).await?;
                 }
             }
         }
