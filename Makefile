@@ -61,7 +61,8 @@ FUZZ_SECONDS ?= 120
 .PHONY: fuzz-ingest
 fuzz-ingest: ## Coverage-guided fuzzing of decode + mask (nightly toolchain; installs cargo-fuzz once)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	$(CARGO) +nightly fuzz run decode_mask fuzz/corpus/decode_mask -- -max_total_time=$(FUZZ_SECONDS)
+	@mkdir -p fuzz/corpus/decode_mask
+	$(CARGO) +nightly fuzz run decode_mask fuzz/corpus/decode_mask fuzz/seeds/decode_mask -- -max_total_time=$(FUZZ_SECONDS)
 
 .PHONY: bench-admission
 bench-admission: stack-up ## Webhook latency at 500 req/s and its cost on a kubectl create (local stack)
