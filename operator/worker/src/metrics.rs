@@ -57,7 +57,7 @@ impl Default for Metrics {
             h
         };
         let seconds = vec![
-            0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 6.0, 7.0, 8.0, 10.0, 30.0, 60.0, 300.0,
         ];
         Metrics {
             events_in: counter("meshplane_ingest_events_in_total", "Events consumed from the source topic."),
