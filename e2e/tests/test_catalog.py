@@ -14,19 +14,17 @@ import uuid
 
 import pytest
 
-from conftest import (MESHPLANE_BIN, REPO, Controller, direct_mode_args, free_port, kubectl,
-                      kubectl_json, require_env, wait_until)
+from conftest import (MESHPLANE_BIN, REPO, Controller, bucket_exists, direct_mode_args, example, free_port,
+                      kubectl, kubectl_json, wait_until)
 from ingest_support import Worker, produce
 
 EXAMPLES = ["orders.yaml", "payments.yaml", "customer-profile.yaml", "exchange-rates.yaml", "daily-revenue.yaml"]
 
 
 def isolated(name, ns):
-    """An example moved into namespace `ns`, its topics prefixed with `ns` so that lineage
-    and ingestion do not meet other tests' products."""
-    with open(f"{REPO}/examples/{name}") as f:
-        text = f.read()
-    text = re.sub(r"(?m)^  namespace: .*$", f"  namespace: {ns}", text)
+    """An example moved into namespace `ns` (its inputs too), its topics prefixed with `ns`
+    so that lineage and ingestion do not meet other tests' products."""
+    text = example(name, ns)
     text = re.sub(r"namespace: (orders|payments|customers|finance) }", f"namespace: {ns} }}", text)
     return re.sub(r"topic: ([a-z.]+)", rf"topic: {ns}.\1", text)
 
@@ -157,7 +155,7 @@ def test_freshness_is_measured_from_a_running_worker(catalog, s3):
                60, "the masking key Secret")
     secret = kubectl_json("-n", ns, "get", "secret", "meshplane-masking-key")
     key = base64.b64decode(secret["data"]["key"]).decode()
-    wait_until(lambda: _bucket_exists(s3, plan["bucket"]), 60, "the orders bucket")
+    wait_until(lambda: bucket_exists(s3, plan["bucket"]), 60, "the orders bucket")
     plan_path = catalog["logs"] / "orders-plan.json"
     plan_path.write_text(json.dumps(plan))
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -177,14 +175,6 @@ def test_freshness_is_measured_from_a_running_worker(catalog, s3):
         assert freshness["lastEventTime"].startswith(now[:16])
     finally:
         assert worker.stop() == 0
-
-
-def _bucket_exists(s3, bucket):
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return True
-    except Exception:
-        return False
 
 
 def test_the_ui_searches_shows_masking_and_lineage_and_escapes_everything(catalog, tmp_path):

@@ -1,14 +1,12 @@
 """Controller lifecycle against the real API server, S3 server and Kafka broker: both
 deletion policies, a clean-up that cannot reach its S3 server, leader election between two
 replicas, and a controller killed with SIGKILL while provisioning 100 products."""
-import re
 import uuid
 
 import pytest
-from botocore.exceptions import ClientError
 from confluent_kafka.admin import AdminClient
 
-from conftest import (Controller, REPO, condition, direct_mode_args, event_reasons, example, kubectl,
+from conftest import (Controller, REPO, bucket_exists, direct_mode_args, event_reasons, example, kubectl,
                       kubectl_json, wait_until)
 
 
@@ -20,14 +18,6 @@ def orders(namespace, name="orders", topic=None, deletion_policy=None):
     if deletion_policy:
         text = text.replace("  retention: 90d\n", f"  retention: 90d\n  deletionPolicy: {deletion_policy}\n")
     return text
-
-
-def bucket_exists(s3, bucket):
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return True
-    except ClientError:
-        return False
 
 
 def topics(kafka_bootstrap):

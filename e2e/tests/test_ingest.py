@@ -2,7 +2,6 @@
 SIGKILLs, masked PII, dead letters with reasons, and an S3 outage."""
 import json
 import os
-import signal
 import time
 import uuid
 

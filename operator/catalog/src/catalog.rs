@@ -3,13 +3,14 @@
 
 use crate::entry::{Entry, ProductId};
 use crate::impact::{self, ImpactResults, PolicyImpact};
-use crate::lineage::{product_node, LineageGraph, LineageView};
+use crate::lineage::{product_node, LineageGraph, LineageView, NodeKind};
 use crate::query::{ImpactQuery, SearchQuery};
 use crate::search::{self, SearchResults, TokenIndex};
 use crate::views::{self, Freshness, ProductPage};
 use meshplane_api::{DataProduct, GovernancePolicy};
 use meshplane_governance::{Engine, PolicyError};
 use std::collections::HashMap;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Lineage depth shown on a product page.
@@ -26,7 +27,7 @@ pub struct PolicyUpdateError {
 
 /// Every product, searchable.
 pub struct Catalog {
-    engine: Engine,
+    engine: Arc<Engine>,
     slots: Vec<Option<Entry>>,
     free: Vec<u32>,
     by_id: HashMap<ProductId, u32>,
@@ -44,7 +45,7 @@ impl Catalog {
     /// An empty catalog with no policies.
     pub fn new() -> Catalog {
         Catalog {
-            engine: Engine::new(&[]).expect("no policies always compile"),
+            engine: Arc::new(Engine::default()),
             slots: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),
@@ -94,9 +95,8 @@ impl Catalog {
 
     /// Replaces every product (a watch restarted and listed everything again).
     pub fn replace_all(&mut self, products: impl IntoIterator<Item = DataProduct>) {
-        let engine = std::mem::replace(&mut self.engine, Engine::new(&[]).expect("empty"));
         *self = Catalog {
-            engine,
+            engine: self.engine.clone(),
             ..Catalog::new()
         };
         for product in products {
@@ -105,16 +105,21 @@ impl Catalog {
     }
 
     /// Changes the policies in force and re-evaluates every product. An invalid policy
-    /// set is refused and the previous one kept (admission refuses invalid policies, so
-    /// this only happens with policies written around it).
+    /// set is refused and the previous one kept.
     pub fn set_policies(&mut self, policies: &[GovernancePolicy]) -> Result<(), PolicyUpdateError> {
-        self.engine = Engine::new(policies)?;
+        self.set_engine(Arc::new(Engine::new(policies)?));
+        Ok(())
+    }
+
+    /// Decides with `engine` from now on (in the controller: the one admission and
+    /// reconciliation use) and re-evaluates every product.
+    pub fn set_engine(&mut self, engine: Arc<Engine>) {
+        self.engine = engine;
         let products: Vec<DataProduct> = self.entries().map(|e| e.product.clone()).collect();
         // Each entry keeps its effective spec, so re-evaluation starts from the stored one.
         for product in products {
             self.upsert(product);
         }
-        Ok(())
     }
 
     /// Every entry, in no particular order.
@@ -172,11 +177,12 @@ impl Catalog {
             .around(&product_node(id), PAGE_LINEAGE_DEPTH, |p| {
                 ProductId::parse(p).is_some_and(|p| self.by_id.contains_key(&p))
             });
-        let consumers = self
-            .lineage
-            .around(&product_node(id), 1, |_| true)
-            .downstream_products()
-            .into_iter()
+        // Derived products read it directly: the products one hop downstream.
+        let consumers = lineage
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Product && n.depth == 1)
+            .filter_map(|n| n.id.strip_prefix("product:"))
             .map(str::to_owned)
             .collect();
         let spec = &entry.product.spec;

@@ -88,27 +88,32 @@ impl Entry {
         let mut effective = product;
         effective.spec = decision.effective.spec;
         let kinds = effective.spec.source.kinds();
-        let mut entry = Entry {
-            id: ProductId::of(&effective),
+        let id = ProductId::of(&effective);
+        let has_pii = effective.spec.schema.fields.iter().any(|f| f.is_pii());
+        let summary = ProductSummary::new(
+            &id,
+            &effective,
+            decision.classification,
+            &compliance_tags,
+            has_pii,
+        );
+        Entry {
+            id,
             classification: decision.classification,
             compliance_tags,
             violations: decision.violations,
             retention_seconds: duration::parse(&effective.spec.retention)
                 .ok()
                 .map(|d| d.as_secs()),
-            has_pii: effective.spec.schema.fields.iter().any(|f| f.is_pii()),
+            has_pii,
             source_kind: (kinds.len() == 1).then(|| kinds[0]),
             product: effective,
-            summary: Arc::new(ProductSummary::placeholder()),
-        };
-        entry.summary = Arc::new(ProductSummary::of(&entry));
-        entry
+            summary: Arc::new(summary),
+        }
     }
 
     /// The value of the `Ready` condition, when the controller has written one.
     pub fn ready(&self) -> Option<bool> {
-        let status = self.product.status.as_ref()?;
-        let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
-        Some(ready.status == "True")
+        self.summary.ready
     }
 }

@@ -3,26 +3,11 @@
 
 use crate::entry::Entry;
 use crate::query::ImpactQuery;
-use crate::views::ProductSummary;
-use meshplane_api::{Classification, GovernancePolicy, MaskingStrategy};
+use crate::views::{FieldView, ProductSummary};
+use meshplane_api::GovernancePolicy;
 use meshplane_governance::{Engine, Finding, PolicyError};
 use serde::Serialize;
 use std::sync::Arc;
-
-/// A field that made its product match.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct MatchedField {
-    /// Column name.
-    pub name: String,
-    /// Its classification.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub classification: Option<Classification>,
-    /// Whether it holds personal data.
-    pub pii: bool,
-    /// How it is masked.
-    pub masking: MaskingStrategy,
-}
 
 /// A product an impact question matches.
 #[derive(Serialize, Debug)]
@@ -34,7 +19,7 @@ pub struct ImpactHit {
     /// Its retention as declared.
     pub retention: String,
     /// The fields the question is about (empty when it asks about products only).
-    pub matched_fields: Vec<MatchedField>,
+    pub matched_fields: Vec<FieldView>,
 }
 
 /// The answer to an impact question.
@@ -83,7 +68,7 @@ fn matches(entry: &Entry, query: &ImpactQuery) -> bool {
         })
 }
 
-fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<MatchedField> {
+fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<FieldView> {
     let field_level = query.field.is_some()
         || query.filters.pii == Some(true)
         || query.filters.classification.is_some();
@@ -109,12 +94,7 @@ fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<MatchedField> {
                 .classification
                 .is_none_or(|c| f.classification.is_some_and(|fc| fc >= c))
         })
-        .map(|f| MatchedField {
-            name: f.name.clone(),
-            classification: f.classification,
-            pii: f.is_pii(),
-            masking: f.masking.unwrap_or(MaskingStrategy::None),
-        })
+        .map(FieldView::of)
         .collect()
 }
 

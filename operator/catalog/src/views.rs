@@ -1,9 +1,10 @@
 //! What the catalog answers with: plain, serialisable views of its entries.
 
-use crate::entry::Entry;
+use crate::entry::{Entry, ProductId};
 use crate::lineage::LineageView;
 use meshplane_api::{
-    duration, Classification, FieldType, MaskingStrategy, QualityCheck, ServiceLevels, Subject,
+    duration, Classification, DataProduct, Field, FieldType, MaskingStrategy, QualityCheck,
+    ServiceLevels, Subject,
 };
 use meshplane_governance::Finding;
 use serde::Serialize;
@@ -43,42 +44,37 @@ pub struct ProductSummary {
 }
 
 impl ProductSummary {
-    /// An empty summary, replaced as soon as the entry it belongs to is complete.
-    pub(crate) fn placeholder() -> ProductSummary {
+    /// The summary of a product and what governance derived from it.
+    pub(crate) fn new(
+        id: &ProductId,
+        product: &DataProduct,
+        classification: Classification,
+        compliance_tags: &BTreeSet<String>,
+        has_pii: bool,
+    ) -> ProductSummary {
+        let spec = &product.spec;
         ProductSummary {
-            id: String::new(),
-            namespace: String::new(),
-            name: String::new(),
-            domain: String::new(),
-            owner: String::new(),
-            description: None,
-            tags: Vec::new(),
-            classification: Classification::Public,
-            compliance_tags: BTreeSet::new(),
-            has_pii: false,
-            source: String::new(),
-            ready: None,
-        }
-    }
-
-    /// The summary of `entry`.
-    pub fn of(entry: &Entry) -> ProductSummary {
-        let spec = &entry.product.spec;
-        ProductSummary {
-            id: entry.id.to_string(),
-            namespace: entry.id.namespace.clone(),
-            name: entry.id.name.clone(),
+            id: id.to_string(),
+            namespace: id.namespace.clone(),
+            name: id.name.clone(),
             domain: spec.domain.clone(),
             owner: spec.owner.clone(),
             description: spec.description.clone(),
             tags: spec.tags.clone(),
-            classification: entry.classification,
-            compliance_tags: entry.compliance_tags.clone(),
-            has_pii: entry.has_pii,
+            classification,
+            compliance_tags: compliance_tags.clone(),
+            has_pii,
             source: spec.source.summary(),
-            ready: entry.ready(),
+            ready: ready(product),
         }
     }
+}
+
+/// The value of the `Ready` condition, when the controller has written one.
+pub(crate) fn ready(product: &DataProduct) -> Option<bool> {
+    let status = product.status.as_ref()?;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some(ready.status == "True")
 }
 
 /// One field of a product page.
@@ -218,14 +214,10 @@ pub struct ProductPage {
     pub lineage: LineageView,
 }
 
-pub(crate) fn fields(entry: &Entry) -> Vec<FieldView> {
-    entry
-        .product
-        .spec
-        .schema
-        .fields
-        .iter()
-        .map(|f| FieldView {
+impl FieldView {
+    /// The view of one schema field.
+    pub fn of(f: &Field) -> FieldView {
+        FieldView {
             name: f.name.clone(),
             field_type: f.field_type,
             nullable: f.nullable,
@@ -233,7 +225,18 @@ pub(crate) fn fields(entry: &Entry) -> Vec<FieldView> {
             classification: f.classification,
             pii: f.is_pii(),
             masking: f.masking.unwrap_or(MaskingStrategy::None),
-        })
+        }
+    }
+}
+
+pub(crate) fn fields(entry: &Entry) -> Vec<FieldView> {
+    entry
+        .product
+        .spec
+        .schema
+        .fields
+        .iter()
+        .map(FieldView::of)
         .collect()
 }
 

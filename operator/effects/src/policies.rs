@@ -12,12 +12,7 @@ use std::sync::Arc;
 /// Builds an engine from the usable policies; an unusable one (admitted before the
 /// webhook existed) is skipped and logged rather than stopping governance.
 pub fn engine_from(policies: &[GovernancePolicy]) -> Engine {
-    Engine::new(&usable_policies(policies)).expect("validated policies compile")
-}
-
-/// The policies that validate; the others are logged and left out.
-pub fn usable_policies(policies: &[GovernancePolicy]) -> Vec<GovernancePolicy> {
-    policies
+    let usable: Vec<GovernancePolicy> = policies
         .iter()
         .filter(|p| {
             let problems = validate_policy(p);
@@ -27,7 +22,8 @@ pub fn usable_policies(policies: &[GovernancePolicy]) -> Vec<GovernancePolicy> {
             problems.is_empty()
         })
         .cloned()
-        .collect()
+        .collect();
+    Engine::new(&usable).expect("validated policies compile")
 }
 
 /// Watches GovernancePolicies and keeps `state`'s engine equal to the policies in force.

@@ -111,17 +111,11 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         ),
     };
     let catalog = SharedCatalog::default();
-    let (catalog_synced, _) = tokio::sync::watch::channel(false);
-    tokio::spawn(keep_catalog_current(
-        client.clone(),
-        catalog.clone(),
-        catalog_synced,
-    ));
     let catalog_listener = tokio::net::TcpListener::bind(args.catalog_addr)
         .await
         .with_context(|| format!("cannot listen on {} for the catalog", args.catalog_addr))?;
     let catalog_app = catalog_api::router(CatalogState {
-        catalog,
+        catalog: catalog.clone(),
         kafka_namespace: format!("kafka://{}", args.kafka_bootstrap),
     });
     let catalog_server =
@@ -156,6 +150,13 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         client.clone(),
         engine.clone(),
         generation_tx,
+    ));
+    // The catalog decides with the same engine, rebuilt by the same policy watch.
+    tokio::spawn(keep_catalog_current(
+        client.clone(),
+        catalog,
+        engine.clone(),
+        generation_rx.clone(),
     ));
     // Decide nothing before the policies in force are known.
     generation_rx
