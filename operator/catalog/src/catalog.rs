@@ -188,7 +188,7 @@ impl Catalog {
         let spec = &entry.product.spec;
         Some(ProductPage {
             summary: entry.summary.clone(),
-            fields: views::fields(entry),
+            fields: entry.fields.clone(),
             retention: spec.retention.clone(),
             slo: spec.slo.clone(),
             freshness: Freshness::of(entry, now),

@@ -1,7 +1,7 @@
 //! One product as the catalog holds it: its effective spec (governance defaults applied)
 //! and what governance derived from it.
 
-use crate::views::ProductSummary;
+use crate::views::{FieldView, ProductSummary};
 use meshplane_api::{duration, Classification, DataProduct, SourceKind};
 use meshplane_governance::{Engine, Finding};
 use serde::Serialize;
@@ -75,6 +75,8 @@ pub struct Entry {
     pub source_kind: Option<SourceKind>,
     /// Its summary, made once: every search and impact hit shares it.
     pub summary: Arc<ProductSummary>,
+    /// Its fields as shown, made once: pages and impact answers share them.
+    pub fields: Vec<Arc<FieldView>>,
 }
 
 impl Entry {
@@ -107,6 +109,13 @@ impl Entry {
                 .map(|d| d.as_secs()),
             has_pii,
             source_kind: (kinds.len() == 1).then(|| kinds[0]),
+            fields: effective
+                .spec
+                .schema
+                .fields
+                .iter()
+                .map(|f| Arc::new(FieldView::of(f)))
+                .collect(),
             product: effective,
             summary: Arc::new(summary),
         }

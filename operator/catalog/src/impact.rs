@@ -19,7 +19,7 @@ pub struct ImpactHit {
     /// Its retention as declared.
     pub retention: String,
     /// The fields the question is about (empty when it asks about products only).
-    pub matched_fields: Vec<FieldView>,
+    pub matched_fields: Vec<Arc<FieldView>>,
 }
 
 /// The answer to an impact question.
@@ -68,7 +68,7 @@ fn matches(entry: &Entry, query: &ImpactQuery) -> bool {
         })
 }
 
-fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<FieldView> {
+fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<Arc<FieldView>> {
     let field_level = query.field.is_some()
         || query.filters.pii == Some(true)
         || query.filters.classification.is_some();
@@ -76,9 +76,6 @@ fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<FieldView> {
         return Vec::new();
     }
     entry
-        .product
-        .spec
-        .schema
         .fields
         .iter()
         .filter(|f| {
@@ -87,14 +84,14 @@ fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<FieldView> {
                 .as_ref()
                 .is_none_or(|w| f.name.eq_ignore_ascii_case(w))
         })
-        .filter(|f| query.filters.pii != Some(true) || f.is_pii())
+        .filter(|f| query.filters.pii != Some(true) || f.pii)
         .filter(|f| {
             query
                 .filters
                 .classification
                 .is_none_or(|c| f.classification.is_some_and(|fc| fc >= c))
         })
-        .map(FieldView::of)
+        .cloned()
         .collect()
 }
 

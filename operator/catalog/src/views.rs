@@ -190,7 +190,7 @@ pub struct ProductPage {
     #[serde(flatten)]
     pub summary: Arc<ProductSummary>,
     /// Fields with classification and masking.
-    pub fields: Vec<FieldView>,
+    pub fields: Vec<Arc<FieldView>>,
     /// How long data is kept.
     pub retention: String,
     /// Service levels.
@@ -227,17 +227,6 @@ impl FieldView {
             masking: f.masking.unwrap_or(MaskingStrategy::None),
         }
     }
-}
-
-pub(crate) fn fields(entry: &Entry) -> Vec<FieldView> {
-    entry
-        .product
-        .spec
-        .schema
-        .fields
-        .iter()
-        .map(FieldView::of)
-        .collect()
 }
 
 pub(crate) fn locations(entry: &Entry) -> Locations {
