@@ -12,6 +12,13 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// jemalloc serves every allocation of the process, librdkafka's included (the
+/// `unprefixed` build replaces `malloc`/`free`): the ingestion worker frees on its consuming
+/// thread what librdkafka's broker thread allocated per message, which glibc's arenas make
+/// expensive (measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Meshplane: a self-serve data mesh platform for Kubernetes.
 #[derive(Parser)]
 #[command(name = "meshplane", version, about)]
