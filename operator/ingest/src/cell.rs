@@ -1,5 +1,7 @@
 //! One decoded value, typed as the schema declares.
 
+use std::borrow::Cow;
+
 /// A value of a row, in the representation its Parquet column stores.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -34,6 +36,16 @@ impl Cell {
             Cell::Micros(v) => v.to_string(),
             Cell::Days(v) => v.to_string(),
         })
+    }
+
+    /// The value as text, borrowed when it is text already (checks and masking run on
+    /// every event; this avoids a copy per field).
+    pub fn text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Cell::Null => None,
+            Cell::Text(s) => Some(Cow::Borrowed(s)),
+            other => other.to_text().map(Cow::Owned),
+        }
     }
 
     /// The value as a number, for range checks.

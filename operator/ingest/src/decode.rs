@@ -3,6 +3,7 @@
 
 use crate::cell::Cell;
 use crate::mask::Masker;
+use crate::partition::TimePartition;
 use crate::scalar::{typed, Scalar};
 use crate::stream::decode_object;
 use meshplane_api::ingest_plan::{IngestPlan, PlannedField};
@@ -104,8 +105,8 @@ pub enum DecoderError {
 pub struct Row {
     /// One cell per planned field, in plan order, masked.
     pub cells: Vec<Cell>,
-    /// Hive-style partition path (`dt=YYYY-MM-DD/hr=HH`), empty when unpartitioned.
-    pub partition: String,
+    /// The time partition (file) the row belongs to.
+    pub partition: TimePartition,
     /// Event time in microseconds (the partition field), for freshness.
     pub event_time_micros: Option<i64>,
 }
@@ -244,13 +245,13 @@ impl Decoder {
             run_check(check, &self.fields[check.field].name, &cells[check.field])?;
         }
         let (partition, event_time_micros) = match self.partition_field {
-            None => (String::new(), None),
+            None => (TimePartition::Unpartitioned, None),
             Some((i, granularity)) => partition_path(&cells[i], granularity),
         };
         for (cell, field) in cells.iter_mut().zip(&self.fields) {
             if field.masking != MaskingStrategy::None {
-                if let Some(text) = cell.to_text() {
-                    *cell = Cell::Text(self.masker.mask(field.masking, &text));
+                if let Some(masked) = cell.text().map(|t| self.masker.mask(field.masking, &t)) {
+                    *cell = Cell::Text(masked);
                 }
             }
         }
@@ -298,7 +299,7 @@ fn run_check(check: &CompiledCheck, field: &str, cell: &Cell) -> Result<(), Reje
             }
         }
         (Check::Pattern(re), cell) => {
-            let text = cell.to_text().unwrap_or_default();
+            let text = cell.text().unwrap_or_default();
             if re.is_match(&text) {
                 Ok(())
             } else {
@@ -306,8 +307,8 @@ fn run_check(check: &CompiledCheck, field: &str, cell: &Cell) -> Result<(), Reje
             }
         }
         (Check::Accepted(values), cell) => {
-            let text = cell.to_text().unwrap_or_default();
-            if values.contains(&text) {
+            let text = cell.text().unwrap_or_default();
+            if values.iter().any(|v| *v == text) {
                 Ok(())
             } else {
                 Err(fail(format!("value {text:?} is not one of {values:?}")))
@@ -317,27 +318,18 @@ fn run_check(check: &CompiledCheck, field: &str, cell: &Cell) -> Result<(), Reje
     }
 }
 
-/// `dt=YYYY-MM-DD/hr=HH` (or `dt=YYYY-MM-DD` by day) for a timestamp or date cell.
-fn partition_path(cell: &Cell, granularity: Granularity) -> (String, Option<i64>) {
+/// The time partition of a timestamp or date cell, and the event time for freshness.
+fn partition_path(cell: &Cell, granularity: Granularity) -> (TimePartition, Option<i64>) {
     match cell {
         Cell::Micros(us) => {
-            let days = us.div_euclid(86_400_000_000);
-            let hour = us.rem_euclid(86_400_000_000) / 3_600_000_000;
-            let (y, m, d) = civil_from_days(days);
-            let path = match granularity {
-                Granularity::Hour => format!("dt={y:04}-{m:02}-{d:02}/hr={hour:02}"),
-                Granularity::Day => format!("dt={y:04}-{m:02}-{d:02}"),
+            let partition = match granularity {
+                Granularity::Hour => TimePartition::Hour(us.div_euclid(3_600_000_000)),
+                Granularity::Day => TimePartition::Day(us.div_euclid(86_400_000_000)),
             };
-            (path, Some(*us))
+            (partition, Some(*us))
         }
-        Cell::Days(days) => {
-            let date = jiff::civil::date(1970, 1, 1)
-                .checked_add(jiff::Span::new().days(i64::from(*days)))
-                .map(|d| d.to_string())
-                .unwrap_or_else(|_| "invalid".into());
-            (format!("dt={date}"), None)
-        }
-        _ => ("dt=__null__".into(), None),
+        Cell::Days(days) => (TimePartition::Day(i64::from(*days)), None),
+        _ => (TimePartition::Null, None),
     }
 }
 

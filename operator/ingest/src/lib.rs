@@ -11,6 +11,7 @@ pub mod decode;
 pub mod json_row;
 pub mod keys;
 pub mod mask;
+pub mod partition;
 pub mod scalar;
 pub mod stream;
 pub mod table;
@@ -18,4 +19,5 @@ pub mod unique;
 
 pub use cell::Cell;
 pub use decode::{Decoder, DecoderError, Rejection, Row};
-pub use table::{arrow_schema, write_parquet, TableError};
+pub use partition::TimePartition;
+pub use table::{arrow_schema, write_parquet, TableBuilder, TableError};

@@ -1,8 +1,7 @@
 //! Masking of personal data, applied before anything is written.
 
-use hmac::{Hmac, KeyInit, Mac};
 use meshplane_api::MaskingStrategy;
-use sha2::Sha256;
+use ring::hmac;
 
 /// What a redacted value becomes.
 pub const REDACTED: &str = "[REDACTED]";
@@ -10,7 +9,8 @@ pub const REDACTED: &str = "[REDACTED]";
 /// Masks values with a product namespace's key.
 #[derive(Clone)]
 pub struct Masker {
-    keyed: Hmac<Sha256>,
+    /// HMAC-SHA256 with the inner and outer key blocks hashed once (ring's `Key`).
+    keyed: hmac::Key,
 }
 
 impl std::fmt::Debug for Masker {
@@ -23,7 +23,7 @@ impl Masker {
     /// A masker with the HMAC key (any length; the Secret holds 256 random bits as hex).
     pub fn new(key: &[u8]) -> Self {
         Masker {
-            keyed: Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length"),
+            keyed: hmac::Key::new(hmac::HMAC_SHA256, key),
         }
     }
 
@@ -41,11 +41,9 @@ impl Masker {
     /// still work), and without the key they cannot be reversed or guessed by hashing
     /// candidate values.
     pub fn pseudonym(&self, value: &str) -> String {
-        let mut mac = self.keyed.clone();
-        mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
+        let tag = hmac::sign(&self.keyed, value.as_bytes());
         let mut out = String::with_capacity(64);
-        for byte in digest {
+        for &byte in tag.as_ref() {
             out.push(HEX[usize::from(byte >> 4)] as char);
             out.push(HEX[usize::from(byte & 0xf)] as char);
         }
@@ -85,6 +83,15 @@ mod tests {
         assert_eq!(p.len(), 64);
         assert!(p.bytes().all(|c| c.is_ascii_hexdigit()));
         assert!(!p.contains("example"));
+    }
+
+    #[test]
+    fn pseudonyms_are_standard_hmac_sha256() {
+        // RFC 4231, test case 2: readers can recompute a pseudonym with any HMAC library.
+        assert_eq!(
+            Masker::new(b"Jefe").pseudonym("what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

@@ -62,11 +62,14 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut slots: Slots = (0..self.fields.len()).map(|_| None).collect();
+        let mut expected = 0;
         while let Some(index) = map.next_key_seed(KeySeed {
             fields: self.fields,
+            expected,
         })? {
             match index {
                 Some(i) => {
+                    expected = i + 1;
                     let scalar = map.next_value_seed(ScalarSeed)?;
                     slots[i] = Some(typed(&self.fields[i], Some(scalar)));
                 }
@@ -82,6 +85,9 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
 /// Maps a key to the index of its declared field.
 struct KeySeed<'f> {
     fields: &'f [PlannedField],
+    /// The field after the previous key's: producers usually write fields in declared
+    /// order, so this one is compared first.
+    expected: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
@@ -97,6 +103,13 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("a field name")
     }
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        if self
+            .fields
+            .get(self.expected)
+            .is_some_and(|f| f.name == key)
+        {
+            return Ok(Some(self.expected));
+        }
         Ok(self.fields.iter().position(|f| f.name == key))
     }
 }

@@ -56,96 +56,140 @@ pub fn arrow_schema(fields: &[PlannedField]) -> SchemaRef {
     ))
 }
 
-fn column(rows: &[Vec<Cell>], index: usize, data_type: &DataType) -> ArrayRef {
-    let cells = rows.iter().map(|r| &r[index]);
-    match data_type {
-        DataType::Int32 => {
-            let mut b = Int32Builder::with_capacity(rows.len());
-            cells.for_each(|c| b.append_option(if let Cell::Int(v) = c { Some(*v) } else { None }));
-            Arc::new(b.finish())
+/// One column being built, typed as the schema declares.
+enum ColumnBuilder {
+    Int(Int32Builder),
+    Long(Int64Builder),
+    Double(Float64Builder),
+    Bool(BooleanBuilder),
+    Micros(TimestampMicrosecondBuilder),
+    Days(Date32Builder),
+    Text(StringBuilder),
+}
+
+/// Rows the builders reserve room for at first (they grow as needed).
+const INITIAL_ROWS: usize = 1024;
+
+impl ColumnBuilder {
+    fn new(data_type: &DataType) -> Self {
+        let n = INITIAL_ROWS;
+        match data_type {
+            DataType::Int32 => ColumnBuilder::Int(Int32Builder::with_capacity(n)),
+            DataType::Int64 => ColumnBuilder::Long(Int64Builder::with_capacity(n)),
+            DataType::Float64 => ColumnBuilder::Double(Float64Builder::with_capacity(n)),
+            DataType::Boolean => ColumnBuilder::Bool(BooleanBuilder::with_capacity(n)),
+            DataType::Timestamp(_, _) => ColumnBuilder::Micros(
+                TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
+            ),
+            DataType::Date32 => ColumnBuilder::Days(Date32Builder::with_capacity(n)),
+            _ => ColumnBuilder::Text(StringBuilder::with_capacity(n, n * 32)),
         }
-        DataType::Int64 => {
-            let mut b = Int64Builder::with_capacity(rows.len());
-            cells.for_each(|c| {
-                b.append_option(if let Cell::Long(v) = c {
-                    Some(*v)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
+    }
+
+    /// Appends a cell; a cell of another type than the column's is stored as null (the
+    /// decoder types every cell as its field declares, so this does not happen).
+    fn append(&mut self, cell: &Cell) {
+        match (self, cell) {
+            (ColumnBuilder::Int(b), Cell::Int(v)) => b.append_value(*v),
+            (ColumnBuilder::Long(b), Cell::Long(v)) => b.append_value(*v),
+            (ColumnBuilder::Double(b), Cell::Double(v)) => b.append_value(*v),
+            (ColumnBuilder::Bool(b), Cell::Bool(v)) => b.append_value(*v),
+            (ColumnBuilder::Micros(b), Cell::Micros(v)) => b.append_value(*v),
+            (ColumnBuilder::Days(b), Cell::Days(v)) => b.append_value(*v),
+            (ColumnBuilder::Text(b), Cell::Text(v)) => b.append_value(v),
+            (ColumnBuilder::Int(b), _) => b.append_null(),
+            (ColumnBuilder::Long(b), _) => b.append_null(),
+            (ColumnBuilder::Double(b), _) => b.append_null(),
+            (ColumnBuilder::Bool(b), _) => b.append_null(),
+            (ColumnBuilder::Micros(b), _) => b.append_null(),
+            (ColumnBuilder::Days(b), _) => b.append_null(),
+            (ColumnBuilder::Text(b), _) => b.append_null(),
         }
-        DataType::Float64 => {
-            let mut b = Float64Builder::with_capacity(rows.len());
-            cells.for_each(|c| {
-                b.append_option(if let Cell::Double(v) = c {
-                    Some(*v)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Int(b) => Arc::new(b.finish()),
+            ColumnBuilder::Long(b) => Arc::new(b.finish()),
+            ColumnBuilder::Double(b) => Arc::new(b.finish()),
+            ColumnBuilder::Bool(b) => Arc::new(b.finish()),
+            ColumnBuilder::Micros(b) => Arc::new(b.finish()),
+            ColumnBuilder::Days(b) => Arc::new(b.finish()),
+            ColumnBuilder::Text(b) => Arc::new(b.finish()),
         }
-        DataType::Boolean => {
-            let mut b = BooleanBuilder::with_capacity(rows.len());
-            cells.for_each(|c| {
-                b.append_option(if let Cell::Bool(v) = c {
-                    Some(*v)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
+    }
+}
+
+/// The rows of one file, gathered column by column as they arrive: a row's cells are
+/// copied into Arrow buffers at once, so buffered rows cost their data's size, not an
+/// allocation per value.
+pub struct TableBuilder {
+    schema: SchemaRef,
+    columns: Vec<ColumnBuilder>,
+    rows: usize,
+}
+
+impl std::fmt::Debug for TableBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableBuilder")
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl TableBuilder {
+    /// An empty table with `schema`.
+    pub fn new(schema: &SchemaRef) -> Self {
+        TableBuilder {
+            schema: schema.clone(),
+            columns: schema
+                .fields()
+                .iter()
+                .map(|f| ColumnBuilder::new(f.data_type()))
+                .collect(),
+            rows: 0,
         }
-        DataType::Timestamp(_, _) => {
-            let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
-            cells.for_each(|c| {
-                b.append_option(if let Cell::Micros(v) = c {
-                    Some(*v)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
+    }
+
+    /// Appends a row (cells in schema order).
+    pub fn append(&mut self, cells: &[Cell]) {
+        for (column, cell) in self.columns.iter_mut().zip(cells) {
+            column.append(cell);
         }
-        DataType::Date32 => {
-            let mut b = Date32Builder::with_capacity(rows.len());
-            cells.for_each(|c| {
-                b.append_option(if let Cell::Days(v) = c {
-                    Some(*v)
-                } else {
-                    None
-                })
-            });
-            Arc::new(b.finish())
-        }
-        _ => {
-            let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
-            cells.for_each(|c| match c {
-                Cell::Text(s) => b.append_value(s),
-                _ => b.append_null(),
-            });
-            Arc::new(b.finish())
-        }
+        self.rows += 1;
+    }
+
+    /// Rows appended.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row was appended.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Encodes the rows as one zstd-compressed Parquet file.
+    pub fn into_parquet(mut self) -> Result<Vec<u8>, TableError> {
+        let columns: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+            .set_created_by("meshplane".into())
+            .build();
+        let mut out = Vec::with_capacity(batch.get_array_memory_size() / 2);
+        let mut writer = ArrowWriter::try_new(&mut out, self.schema.clone(), Some(properties))?;
+        writer.write(&batch)?;
+        writer.close()?;
+        Ok(out)
     }
 }
 
 /// Encodes rows (cells in schema order) as one Parquet file.
 pub fn write_parquet(schema: &SchemaRef, rows: &[Vec<Cell>]) -> Result<Vec<u8>, TableError> {
-    let columns: Vec<ArrayRef> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| column(rows, i, f.data_type()))
-        .collect();
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_created_by("meshplane".into())
-        .build();
-    let mut out = Vec::with_capacity(rows.len() * 64);
-    let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(properties))?;
-    writer.write(&batch)?;
-    writer.close()?;
-    Ok(out)
+    let mut table = TableBuilder::new(schema);
+    for row in rows {
+        table.append(row);
+    }
+    table.into_parquet()
 }

@@ -2,7 +2,9 @@
 //! first record with a value is kept and later records repeating it are rejected. Pure.
 //! Uniqueness across files would need the whole table; that is a query, not ingestion.
 
+use crate::cell::Cell;
 use crate::decode::{DecoderError, Rejection, Row};
+use crate::partition::TimePartition;
 use meshplane_api::ingest_plan::IngestPlan;
 use meshplane_api::QualityCheckType;
 use std::collections::{HashMap, HashSet};
@@ -19,7 +21,7 @@ struct UniqueCheck {
 pub struct UniqueChecks {
     checks: Vec<UniqueCheck>,
     /// Values seen, by check and time partition (one file each).
-    seen: HashMap<(usize, String), HashSet<String>>,
+    seen: HashMap<(usize, TimePartition), HashSet<String>>,
 }
 
 impl UniqueChecks {
@@ -68,17 +70,14 @@ impl UniqueChecks {
     /// Accepts `row` and remembers its values, or rejects it for repeating one. Null
     /// values never collide (as in SQL).
     pub fn admit(&mut self, row: &Row) -> Result<(), Rejection> {
-        let values: Vec<Option<String>> = self
-            .checks
-            .iter()
-            .map(|c| row.cells.get(c.field).and_then(|cell| cell.to_text()))
-            .collect();
-        for (i, (check, value)) in self.checks.iter().zip(&values).enumerate() {
-            let Some(value) = value else { continue };
+        for (i, check) in self.checks.iter().enumerate() {
+            let Some(value) = row.cells.get(check.field).and_then(Cell::text) else {
+                continue;
+            };
             if self
                 .seen
-                .get(&(i, row.partition.clone()))
-                .is_some_and(|s| s.contains(value))
+                .get(&(i, row.partition))
+                .is_some_and(|s| s.contains(value.as_ref()))
             {
                 return Err(Rejection::Quality {
                     check: check.name.clone(),
@@ -87,12 +86,12 @@ impl UniqueChecks {
                 });
             }
         }
-        for (i, value) in values.into_iter().enumerate() {
-            if let Some(value) = value {
+        for (i, check) in self.checks.iter().enumerate() {
+            if let Some(value) = row.cells.get(check.field).and_then(Cell::text) {
                 self.seen
-                    .entry((i, row.partition.clone()))
+                    .entry((i, row.partition))
                     .or_default()
-                    .insert(value);
+                    .insert(value.into_owned());
             }
         }
         Ok(())
@@ -121,13 +120,16 @@ mod tests {
         plan
     }
 
-    fn row(order_id: Option<&str>, partition: &str) -> Row {
+    const HOUR_9: TimePartition = TimePartition::Hour(20_784 * 24 + 9);
+    const HOUR_10: TimePartition = TimePartition::Hour(20_784 * 24 + 10);
+
+    fn row(order_id: Option<&str>, partition: TimePartition) -> Row {
         let plan = plan();
         let mut cells = vec![Cell::Null; plan.fields.len()];
         cells[0] = order_id.map_or(Cell::Null, |v| Cell::Text(v.into()));
         Row {
             cells,
-            partition: partition.into(),
+            partition,
             event_time_micros: None,
         }
     }
@@ -135,26 +137,18 @@ mod tests {
     #[test]
     fn a_repeated_value_in_the_same_file_is_rejected_naming_the_check() {
         let mut unique = UniqueChecks::new(&plan()).unwrap();
-        assert!(unique
-            .admit(&row(Some("o-1"), "dt=2026-11-27/hr=09"))
-            .is_ok());
-        let err = unique
-            .admit(&row(Some("o-1"), "dt=2026-11-27/hr=09"))
-            .unwrap_err();
+        assert!(unique.admit(&row(Some("o-1"), HOUR_9)).is_ok());
+        let err = unique.admit(&row(Some("o-1"), HOUR_9)).unwrap_err();
         assert_eq!(
             err.to_string(),
             "quality check `order-id-unique` failed on field `order_id`: the value repeats one already in this file"
         );
         // Another file (time partition), nulls, and a cleared guard do not collide.
-        assert!(unique
-            .admit(&row(Some("o-1"), "dt=2026-11-27/hr=10"))
-            .is_ok());
-        assert!(unique.admit(&row(None, "dt=2026-11-27/hr=09")).is_ok());
-        assert!(unique.admit(&row(None, "dt=2026-11-27/hr=09")).is_ok());
+        assert!(unique.admit(&row(Some("o-1"), HOUR_10)).is_ok());
+        assert!(unique.admit(&row(None, HOUR_9)).is_ok());
+        assert!(unique.admit(&row(None, HOUR_9)).is_ok());
         unique.clear();
-        assert!(unique
-            .admit(&row(Some("o-1"), "dt=2026-11-27/hr=09"))
-            .is_ok());
+        assert!(unique.admit(&row(Some("o-1"), HOUR_9)).is_ok());
     }
 
     #[test]

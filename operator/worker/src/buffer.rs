@@ -5,7 +5,7 @@ use meshplane_api::ingest_plan::IngestPlan;
 use meshplane_ingest::keys::{dead_letter_key, table_key};
 use meshplane_ingest::table::TableSchema;
 use meshplane_ingest::unique::UniqueChecks;
-use meshplane_ingest::{write_parquet, Cell, Rejection, Row, TableError};
+use meshplane_ingest::{Rejection, Row, TableBuilder, TableError, TimePartition};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -16,8 +16,10 @@ pub struct PartitionBuffer {
     pub start: i64,
     /// Last offset held.
     pub end: i64,
-    /// Rows by partition path.
-    rows: BTreeMap<String, Vec<Vec<Cell>>>,
+    /// Rows by time partition (one file each), gathered column by column.
+    tables: BTreeMap<TimePartition, TableBuilder>,
+    /// The table's schema.
+    schema: TableSchema,
     /// Dead-letter lines.
     rejected: Vec<String>,
     /// Events held (rows + rejections).
@@ -81,12 +83,13 @@ struct DeadLetter<'a> {
 
 impl PartitionBuffer {
     /// An empty buffer starting at `offset`.
-    pub fn new(offset: i64, unique: UniqueChecks) -> Self {
+    pub fn new(offset: i64, schema: &TableSchema, unique: UniqueChecks) -> Self {
         let now = Instant::now();
         PartitionBuffer {
             start: offset,
             end: offset,
-            rows: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            schema: schema.clone(),
             rejected: Vec::new(),
             events: 0,
             bytes: 0,
@@ -97,19 +100,20 @@ impl PartitionBuffer {
         }
     }
 
-    /// Adds the outcome of decoding the event at `offset`; whether it became a row.
+    /// Adds the outcome of decoding the event at `offset`, which arrived at `now` (read once
+    /// per batch of events by the caller: the clock is not free); whether it became a row.
     pub fn push(
         &mut self,
         topic: &str,
-        partition: i32,
-        offset: i64,
+        (partition, offset): (i32, i64),
         size: usize,
         outcome: Result<Row, Rejection>,
+        now: Instant,
     ) -> bool {
         self.end = offset;
         self.events += 1;
         self.bytes += size;
-        self.last_event_at = Instant::now();
+        self.last_event_at = now;
         let outcome = match outcome {
             Ok(row) if !self.unique.is_empty() => self.unique.admit(&row).map(|()| row),
             other => other,
@@ -120,7 +124,10 @@ impl PartitionBuffer {
                     self.newest_event_micros =
                         Some(self.newest_event_micros.map_or(t, |n| n.max(t)));
                 }
-                self.rows.entry(row.partition).or_default().push(row.cells);
+                self.tables
+                    .entry(row.partition)
+                    .or_insert_with(|| TableBuilder::new(&self.schema))
+                    .append(&row.cells);
                 true
             }
             Err(rejection) => {
@@ -139,19 +146,19 @@ impl PartitionBuffer {
     }
 
     /// Encodes the buffer as the objects of one flush.
-    pub fn into_flush(
-        self,
-        plan: &IngestPlan,
-        schema: &TableSchema,
-        partition: i32,
-    ) -> Result<Flush, TableError> {
+    pub fn into_flush(self, plan: &IngestPlan, partition: i32) -> Result<Flush, TableError> {
         let mut objects = Vec::new();
         let mut rows = 0;
-        for (path, cells) in &self.rows {
-            rows += cells.len();
+        for (time_partition, table) in self.tables {
+            rows += table.len();
             objects.push(FlushObject {
-                key: table_key(&plan.table_prefix, path, partition, self.start),
-                body: write_parquet(schema, cells)?,
+                key: table_key(
+                    &plan.table_prefix,
+                    &time_partition.path(),
+                    partition,
+                    self.start,
+                ),
+                body: table.into_parquet()?,
                 content_type: "application/vnd.apache.parquet",
             });
         }

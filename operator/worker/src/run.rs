@@ -196,6 +196,7 @@ impl Worker {
         incoming: Incoming,
         unique: &UniqueChecks,
         settings: &WorkerSettings,
+        now: Instant,
     ) -> Result<(), WorkerError> {
         let Incoming {
             partition,
@@ -212,8 +213,8 @@ impl Worker {
         let buffer = self
             .buffers
             .entry(partition)
-            .or_insert_with(|| PartitionBuffer::new(offset, unique.emptied()));
-        let accepted = buffer.push(&self.topic, partition, offset, size, outcome);
+            .or_insert_with(|| PartitionBuffer::new(offset, &self.schema, unique.emptied()));
+        let accepted = buffer.push(&self.topic, (partition, offset), size, outcome, now);
         if let (true, Some(stream), Some(event)) = (accepted, &self.stream, republish) {
             stream.publish(key.as_deref(), &event);
             self.metrics.stream_published.inc();
@@ -249,7 +250,7 @@ impl Worker {
             return Ok(());
         };
         let started = Instant::now();
-        let flush: Flush = buffer.into_flush(&self.plan, &self.schema, partition)?;
+        let flush: Flush = buffer.into_flush(&self.plan, partition)?;
         let marker_key = flush_marker_key(&self.group, partition);
         let marker = FlushMarker {
             start: flush.start,
@@ -448,6 +449,7 @@ pub async fn run(
             message = worker.consumer.recv() => {
                 // One wake-up, then whatever is already queued (bounded, so ticks and
                 // shutdown are still seen): the per-message cost of select! is paid once.
+                let now = Instant::now();
                 let first = match message {
                     Ok(m) => Some(take(&m, &decoder, &worker)),
                     Err(e) => {
@@ -456,7 +458,7 @@ pub async fn run(
                     }
                 };
                 if let Some(incoming) = first {
-                    worker.accept(incoming, &unique, &settings).await?;
+                    worker.accept(incoming, &unique, &settings, now).await?;
                 }
                 for _ in 1..DRAIN_BATCH {
                     let incoming = match worker.consumer.recv().now_or_never() {
@@ -467,7 +469,7 @@ pub async fn run(
                         }
                         None => break,
                     };
-                    worker.accept(incoming, &unique, &settings).await?;
+                    worker.accept(incoming, &unique, &settings, now).await?;
                 }
             }
         }

@@ -94,7 +94,7 @@ fn a_valid_event_becomes_a_masked_row_in_its_hour() {
             "event_time":"2026-11-27T09:15:00Z","extra":"ignored"}"#,
         )
         .unwrap();
-    assert_eq!(row.partition, "dt=2026-11-27/hr=09");
+    assert_eq!(row.partition.path(), "dt=2026-11-27/hr=09");
     assert_eq!(row.cells[0], Cell::Text("o-1".into()));
     let Cell::Text(email) = &row.cells[1] else {
         panic!()
@@ -115,7 +115,7 @@ fn epoch_milliseconds_and_nulls_are_accepted_where_declared() {
         .decode(br#"{"order_id":"o-2","customer_email":null,"event_time":1795770900000}"#)
         .unwrap();
     assert_eq!(row.cells[1], Cell::Null);
-    assert_eq!(row.partition, "dt=2026-11-27/hr=09");
+    assert_eq!(row.partition.path(), "dt=2026-11-27/hr=09");
 }
 
 #[test]
