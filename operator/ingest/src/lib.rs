@@ -8,6 +8,7 @@
 
 pub mod cell;
 pub mod decode;
+mod hmac_sha256;
 pub mod json_row;
 pub mod keys;
 pub mod mask;

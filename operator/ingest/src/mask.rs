@@ -1,7 +1,7 @@
 //! Masking of personal data, applied before anything is written.
 
+use crate::hmac_sha256::HmacSha256;
 use meshplane_api::MaskingStrategy;
-use ring::hmac;
 
 /// What a redacted value becomes.
 pub const REDACTED: &str = "[REDACTED]";
@@ -9,8 +9,7 @@ pub const REDACTED: &str = "[REDACTED]";
 /// Masks values with a product namespace's key.
 #[derive(Clone)]
 pub struct Masker {
-    /// HMAC-SHA256 with the inner and outer key blocks hashed once (ring's `Key`).
-    keyed: hmac::Key,
+    keyed: HmacSha256,
 }
 
 impl std::fmt::Debug for Masker {
@@ -23,7 +22,7 @@ impl Masker {
     /// A masker with the HMAC key (any length; the Secret holds 256 random bits as hex).
     pub fn new(key: &[u8]) -> Self {
         Masker {
-            keyed: hmac::Key::new(hmac::HMAC_SHA256, key),
+            keyed: HmacSha256::new(key),
         }
     }
 
@@ -41,9 +40,9 @@ impl Masker {
     /// still work), and without the key they cannot be reversed or guessed by hashing
     /// candidate values.
     pub fn pseudonym(&self, value: &str) -> String {
-        let tag = hmac::sign(&self.keyed, value.as_bytes());
+        let tag = self.keyed.sign(value.as_bytes());
         let mut out = String::with_capacity(64);
-        for &byte in tag.as_ref() {
+        for byte in tag {
             out.push(HEX[usize::from(byte >> 4)] as char);
             out.push(HEX[usize::from(byte & 0xf)] as char);
         }
