@@ -29,6 +29,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2_000_000)
@@ -65,6 +72,7 @@ def main():
         time.sleep(0.2)
     elapsed = time.monotonic() - start
     cpu = cpu_seconds(process.pid)
+    rss = peak_rss_mib(process.pid)
     latency = ""
     if not args.pipeline:
         text = urllib.request.urlopen(f"http://{metrics_addr}/metrics", timeout=5).read().decode()
@@ -76,7 +84,7 @@ def main():
     process.terminate()
     process.wait(timeout=60)
     print(f"drained {args.events:,} events in {elapsed:.1f}s: {args.events / elapsed:,.0f} events/s, "
-          f"{cpu:.1f} CPU s -> {args.events / cpu:,.0f} events/s per core{latency}")
+          f"{cpu:.1f} CPU s -> {args.events / cpu:,.0f} events/s per core{latency}, peak RSS {rss:,.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -184,3 +184,74 @@ impl PartitionBuffer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshplane_ingest::{arrow_schema, Decoder};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn plan() -> IngestPlan {
+        serde_json::from_str(include_str!("../../ingest/tests/fixtures/orders-plan.json")).unwrap()
+    }
+
+    fn event(id: u32, hour: u32) -> String {
+        format!(
+            r#"{{"order_id":"o-{id}","customer_id":"c-1","customer_email":"ada@example.com","shipping_address":"1 Main St","order_total":12.5,"currency":"EUR","status":"paid","event_time":"2026-11-27T{hour:02}:15:00Z"}}"#
+        )
+    }
+
+    #[test]
+    fn a_flush_writes_one_file_per_time_partition_and_the_dead_letters() {
+        let plan = plan();
+        let decoder = Decoder::new(&plan, b"key").unwrap();
+        let schema = arrow_schema(decoder.fields());
+        let mut buffer = PartitionBuffer::new(100, &schema, UniqueChecks::new(&plan).unwrap());
+        let events = [event(1, 9), event(2, 10), "{not json".into(), event(3, 9)];
+        let now = Instant::now();
+        let accepted: Vec<bool> = events
+            .iter()
+            .zip(100..)
+            .map(|(e, offset)| {
+                buffer.push(
+                    "orders.events",
+                    (3, offset),
+                    e.len(),
+                    decoder.decode(e.as_bytes()),
+                    now,
+                )
+            })
+            .collect();
+        assert_eq!(accepted, [true, true, false, true]);
+        assert_eq!((buffer.start, buffer.end, buffer.events), (100, 103, 4));
+
+        let flush = buffer.into_flush(&plan, 3).unwrap();
+        assert_eq!((flush.rows, flush.rejected), (3, 1));
+        let keys: Vec<&str> = flush.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "table/dt=2026-11-27/hr=09/part-00003-00000000000000000100.parquet",
+                "table/dt=2026-11-27/hr=10/part-00003-00000000000000000100.parquet",
+                "_rejected/part-00003-00000000000000000100.jsonl",
+            ]
+        );
+        let rows_in = |body: &[u8]| {
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(body))
+                    .unwrap();
+            assert_eq!(reader.schema().as_ref(), schema.as_ref());
+            reader
+                .build()
+                .unwrap()
+                .map(|b| b.unwrap().num_rows())
+                .sum::<usize>()
+        };
+        assert_eq!(rows_in(&flush.objects[0].body), 2);
+        assert_eq!(rows_in(&flush.objects[1].body), 1);
+        let dead_letter = String::from_utf8(flush.objects[2].body.clone()).unwrap();
+        assert!(dead_letter.contains(r#""offset":102"#), "{dead_letter}");
+        assert!(dead_letter.contains("not valid JSON"), "{dead_letter}");
+        assert!(!dead_letter.contains("ada@example.com"));
+    }
+}
