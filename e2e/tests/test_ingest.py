@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import wait_until
+from conftest import free_port, wait_until
 from ingest_support import (Worker, committed_total, create_topic, event, objects, orders_plan, produce,
                             random_pause, read_table)
 
@@ -113,6 +113,50 @@ def test_malformed_events_go_to_the_dead_letter_with_reasons(pipeline, s3):
     assert all(l["topic"] == pipeline["topic"] and l["partition"] == 0 for l in lines)
     _, ids = all_rows(s3, pipeline["bucket"])
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(100))
+
+
+def metric(addr, name):
+    import urllib.request
+    text = urllib.request.urlopen(f"http://{addr}/metrics", timeout=5).read().decode()
+    return next((float(l.split()[1]) for l in text.splitlines() if l.startswith(name + " ")), 0.0)
+
+
+def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates(pipeline, s3):
+    """Several replicas of one product: a worker joins and another leaves while they
+    consume; each rebalance revokes partitions whose events are still buffered."""
+    count, partitions = 1_000_000, 4
+    topic, group = pipeline["topic"], pipeline["group"]
+    create_topic(topic, partitions)
+    produce(topic, (event(i) for i in range(count)))
+    # Files close only every 5 s, so a rebalance finds unflushed events in the buffers.
+    args = ["--idle-seconds", "5", "--flush-seconds", "5", "--max-events", "50000"]
+    log = pipeline["dir"] / "workers.log"
+    addr = {name: f"127.0.0.1:{free_port()}" for name in "abc"}
+    a = Worker(pipeline["plan"], log, addr["a"], *args)
+    b = Worker(pipeline["plan"], log, addr["b"], *args)
+    c = None
+    try:
+        wait_until(lambda: committed_total(topic, group, partitions) > 0, 60, "the first commit")
+        c = Worker(pipeline["plan"], log, addr["c"], *args)  # joins: every partition is revoked
+        wait_until(lambda: metric(addr["a"], "meshplane_ingest_partitions_revoked_total") >= 1, 60,
+                   "worker a to see the rebalance after c joined")
+        assert b.stop() == 0  # leaves (flushing and committing what it holds): another rebalance
+        wait_until(lambda: metric(addr["a"], "meshplane_ingest_partitions_revoked_total") >= 2, 60,
+                   "worker a to see the rebalance after b left")
+        wait_until(lambda: committed_total(topic, group, partitions) == count, 300, "every offset committed")
+        # Both remaining workers lived through the rebalances.
+        assert a.process.poll() is None and c.process.poll() is None
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
+        if c is not None:
+            assert c.stop() == 0
+
+    _, ids = all_rows(s3, pipeline["bucket"])
+    assert len(ids) == count, f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
+    assert set(ids) == {f"order-{i:09d}" for i in range(count)}
+    assert "partition revoked; its unflushed events are left to the next owner" in open(log).read()
+    assert not objects(s3, pipeline["bucket"], "_ingest/"), "a flush marker was left behind"
 
 
 def test_objects_of_a_flush_that_was_never_committed_are_removed_before_the_replay(pipeline, s3):

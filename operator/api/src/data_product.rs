@@ -171,6 +171,12 @@ pub struct KafkaSource {
     /// Encoding of the events. Only `json` is supported.
     #[serde(default)]
     pub format: EventFormat,
+    /// Ingestion workers consuming the topic together as one consumer group, each taking a
+    /// share of its partitions (default 1). Cannot exceed `partitions` when that is set:
+    /// workers beyond the partition count would stay idle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub consumers: Option<i32>,
 }
 
 /// Encoding of source events.

@@ -46,6 +46,21 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
             ));
         }
     }
+    if let Some(kafka) = &spec.source.kafka {
+        if let (Some(consumers), Some(partitions)) = (kafka.consumers, kafka.partitions) {
+            if consumers > partitions {
+                out.push(finding(
+                    "spec.source.kafka.consumers",
+                    Rule::Source,
+                    format!(
+                        "{consumers} consumers for a topic of {partitions} partitions: {} would stay idle",
+                        consumers - partitions
+                    ),
+                    "use at most as many consumers as the topic has partitions",
+                ));
+            }
+        }
+    }
     if let Some(products) = &spec.source.products {
         let own = product.metadata.name.as_deref().unwrap_or_default();
         for (i, input) in products.inputs.iter().enumerate() {

@@ -241,7 +241,9 @@ pub fn objects(
         out.push(to_value(&Deployment {
             metadata: child_meta(product, worker.clone(), "ingest"),
             spec: Some(DeploymentSpec {
-                replicas: Some(1),
+                // Workers of one product share a consumer group: Kafka divides the
+                // partitions among them and rebalances when one comes or goes.
+                replicas: Some(source.kafka.as_ref().and_then(|k| k.consumers).unwrap_or(1)),
                 selector: LabelSelector {
                     match_labels: Some(labels::worker_selector(product)),
                     ..LabelSelector::default()

@@ -318,3 +318,18 @@ fn readers_are_bound_to_the_read_credentials_role() {
     assert_eq!(subjects[1]["kind"], "ServiceAccount");
     assert_eq!(subjects[1]["namespace"], "finance");
 }
+
+#[test]
+fn the_worker_deployment_runs_the_declared_number_of_consumers() {
+    let example = include_str!("../../../examples/orders.yaml");
+    let one = plan(&admitted(example), &PlatformSettings::default()).unwrap();
+    assert_eq!(object(&one, "Deployment")["spec"]["replicas"], 1);
+
+    let three = example.replace(
+        "      partitions: 6\n",
+        "      partitions: 6\n      consumers: 3\n",
+    );
+    assert_ne!(three, example);
+    let state = plan(&admitted(&three), &PlatformSettings::default()).unwrap();
+    assert_eq!(object(&state, "Deployment")["spec"]["replicas"], 3);
+}

@@ -19,6 +19,11 @@ pub struct Metrics {
     pub stream_published: IntCounter,
     /// S3 requests retried.
     pub s3_retries: IntCounter,
+    /// Partitions revoked by a rebalance (their unflushed events are left to the next owner).
+    pub partitions_revoked: IntCounter,
+    /// Flushes whose commit was refused because the partition moved (marker left for the
+    /// next owner, which removes the objects and replays).
+    pub flushes_abandoned: IntCounter,
     /// Messages behind the partitions' high watermarks (librdkafka statistics).
     pub consumer_lag: IntGauge,
     /// Seconds since the newest committed event happened (event time).
@@ -67,6 +72,8 @@ impl Default for Metrics {
             flushes: counter("meshplane_ingest_flushes_total", "Flushes completed (objects written, offsets committed)."),
             stream_published: counter("meshplane_ingest_stream_events_published_total", "Masked events republished to the output topic."),
             s3_retries: counter("meshplane_ingest_s3_retries_total", "S3 requests retried."),
+            partitions_revoked: counter("meshplane_ingest_partitions_revoked_total", "Source partitions revoked by consumer group rebalances."),
+            flushes_abandoned: counter("meshplane_ingest_flushes_abandoned_total", "Flushes not committed because the partition moved to another worker (replayed by the new owner)."),
             consumer_lag: gauge("meshplane_ingest_consumer_lag", "Messages behind the source partitions' high watermarks."),
             freshness_seconds: gauge("meshplane_ingest_freshness_seconds", "Age of the newest committed event (event time)."),
             newest_committed_event_seconds: gauge("meshplane_ingest_newest_committed_event_timestamp_seconds", "Event time of the newest committed event (Unix seconds)."),

@@ -13,13 +13,16 @@ use meshplane_ingest::table::TableSchema;
 use meshplane_ingest::unique::UniqueChecks;
 use meshplane_ingest::{arrow_schema, Decoder, DecoderError, Rejection, Row, TableError};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -49,8 +52,15 @@ pub enum WorkerError {
     /// The stream output port failed; the flush is not committed.
     #[error(transparent)]
     Stream(#[from] StreamOutputError),
-    /// Offsets could not be committed because the partition now belongs to another member;
-    /// the flush's marker stays so the new owner removes its objects and replays.
+    /// Messages of a partition arrived after a flush of it was abandoned and before the
+    /// rebalance revoked it: the consumer's position is past events that the next recovery
+    /// removes, so this process stops (a restart resumes from the committed offset).
+    #[error("partition {partition} delivered messages after its flush was abandoned without a rebalance; restarting from the committed offset")]
+    PositionPastAbandonedFlush {
+        /// Partition.
+        partition: i32,
+    },
+    /// Offsets could not be committed.
     #[error("failed to commit offsets of partition {partition} (up to {offset}): {source}")]
     Commit {
         /// Partition.
@@ -83,12 +93,16 @@ pub struct WorkerSettings {
     pub max_event_bytes: usize,
 }
 
-/// Publishes librdkafka's consumer lag into the metrics.
-struct LagContext {
+/// Publishes librdkafka's consumer lag into the metrics and records revoked partitions for
+/// the consume loop (rebalance callbacks run inside `recv`, between the loop's flushes).
+struct WorkerContext {
     metrics: Arc<Metrics>,
+    revoked: Mutex<Vec<i32>>,
+    /// Set with `revoked`; read once per message, so it is an atomic and not the lock.
+    revocation_pending: AtomicBool,
 }
 
-impl ClientContext for LagContext {
+impl ClientContext for WorkerContext {
     fn stats(&self, statistics: Statistics) {
         let lag: i64 = statistics
             .topics
@@ -101,9 +115,26 @@ impl ClientContext for LagContext {
     }
 }
 
-impl ConsumerContext for LagContext {}
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+            revoked.extend(list.elements().iter().map(|e| e.partition()));
+            self.revocation_pending.store(true, Ordering::Release);
+        }
+    }
+}
 
-type WorkerConsumer = StreamConsumer<LagContext>;
+impl WorkerContext {
+    fn take_revoked(&self) -> Vec<i32> {
+        if !self.revocation_pending.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+type WorkerConsumer = StreamConsumer<WorkerContext>;
 
 /// Messages handled per wake-up of the consume loop at most.
 const DRAIN_BATCH: usize = 1024;
@@ -147,7 +178,10 @@ struct Worker {
     consumer: WorkerConsumer,
     metrics: Arc<Metrics>,
     buffers: HashMap<i32, PartitionBuffer>,
+    /// Partitions whose flush marker was checked since they were assigned.
     recovered: HashSet<i32>,
+    /// Partitions with a flush abandoned since they were last revoked.
+    abandoned: HashSet<i32>,
     newest_committed_micros: Option<i64>,
     stream: Option<StreamOutput>,
     fields: Vec<PlannedField>,
@@ -206,6 +240,10 @@ impl Worker {
             key,
             republish,
         } = incoming;
+        self.forget_revoked();
+        if self.abandoned.contains(&partition) {
+            return Err(WorkerError::PositionPastAbandonedFlush { partition });
+        }
         if self.recovered.insert(partition) {
             self.recover(partition).await?;
         }
@@ -269,7 +307,21 @@ impl Worker {
         if let Some(stream) = &self.stream {
             tokio::task::block_in_place(|| stream.drain(Duration::from_secs(120)))?;
         }
-        self.commit(partition, flush.end + 1).await?;
+        if !self.commit(partition, flush.end + 1).await? {
+            drop(retry);
+            // The marker stays: whoever owns the partition next removes these objects
+            // before replaying from the committed offset.
+            tracing::warn!(
+                partition,
+                start = flush.start,
+                end = flush.end,
+                "partition moved to another worker before the flush committed; left to its next owner"
+            );
+            self.metrics.flushes_abandoned.inc();
+            self.recovered.remove(&partition);
+            self.abandoned.insert(partition);
+            return Ok(());
+        }
         self.store.delete(&marker_key, &retry).await;
         drop(retry);
 
@@ -302,7 +354,8 @@ impl Worker {
     }
 
     /// Commits `next` as the partition's position; retries while Kafka is unavailable.
-    async fn commit(&self, partition: i32, next: i64) -> Result<(), WorkerError> {
+    /// `false` when the partition moved to another member (the commit cannot succeed).
+    async fn commit(&self, partition: i32, next: i64) -> Result<bool, WorkerError> {
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(&self.topic, partition, Offset::Offset(next))
             .map_err(|source| WorkerError::Commit {
@@ -315,13 +368,10 @@ impl Worker {
             let result =
                 tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync));
             match result {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(e) if lost_partition(&e) => {
-                    return Err(WorkerError::Commit {
-                        partition,
-                        offset: next,
-                        source: e,
-                    })
+                    tracing::warn!(partition, error = %e, "offset commit refused: the group rebalanced");
+                    return Ok(false);
                 }
                 Err(e) => {
                     tracing::warn!(partition, error = %e, retry_in = ?delay, "offset commit failed; retrying");
@@ -329,6 +379,24 @@ impl Worker {
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
             }
+        }
+    }
+
+    /// Drops what the worker holds for partitions a rebalance revoked: their unflushed
+    /// events are not committed, so the next owner consumes them again from the committed
+    /// offset (after removing the objects of any flush marker left).
+    fn forget_revoked(&mut self) {
+        for partition in self.consumer.context().take_revoked() {
+            if let Some(buffer) = self.buffers.remove(&partition) {
+                tracing::info!(
+                    partition,
+                    events = buffer.events,
+                    "partition revoked; its unflushed events are left to the next owner"
+                );
+            }
+            self.recovered.remove(&partition);
+            self.abandoned.remove(&partition);
+            self.metrics.partitions_revoked.inc();
         }
     }
 
@@ -391,12 +459,17 @@ pub async fn run(
         .set("group.id", &kafka.consumer_group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        // Eager rebalancing: every rebalance revokes all partitions and a reassigned one
+        // resumes from its committed offset, which abandoned flushes rely on.
+        .set("partition.assignment.strategy", "range,roundrobin")
         .set("statistics.interval.ms", "5000")
         .set("max.poll.interval.ms", "900000")
         .set("fetch.max.bytes", "52428800")
         .set("queued.min.messages", "200000")
-        .create_with_context(LagContext {
+        .create_with_context(WorkerContext {
             metrics: metrics.clone(),
+            revoked: Mutex::new(Vec::new()),
+            revocation_pending: AtomicBool::new(false),
         })
         .map_err(|source| WorkerError::Consumer {
             topic: kafka.topic.clone(),
@@ -428,6 +501,7 @@ pub async fn run(
         metrics: metrics.clone(),
         buffers: HashMap::new(),
         recovered: HashSet::new(),
+        abandoned: HashSet::new(),
         newest_committed_micros: None,
         fields: decoder.fields().to_vec(),
         stream,
@@ -441,6 +515,7 @@ pub async fn run(
             biased;
             () = &mut shutdown => break,
             _ = tick.tick() => {
+                worker.forget_revoked();
                 for partition in worker.due(&settings) {
                     worker.flush(partition).await?;
                 }
@@ -475,6 +550,7 @@ pub async fn run(
         }
     }
     tracing::info!("shutting down: flushing");
+    worker.forget_revoked();
     let partitions: Vec<i32> = worker.buffers.keys().copied().collect();
     for partition in partitions {
         worker.flush(partition).await?;
