@@ -182,6 +182,8 @@ struct Worker {
     recovered: HashSet<i32>,
     /// Partitions with a flush abandoned since they were last revoked.
     abandoned: HashSet<i32>,
+    /// Uncommitted flushes found in markers, being replayed to the same boundaries.
+    replays: HashMap<i32, FlushMarker>,
     newest_committed_micros: Option<i64>,
     stream: Option<StreamOutput>,
     fields: Vec<PlannedField>,
@@ -207,20 +209,43 @@ impl Worker {
                 end = marker.end,
                 "previous flush was committed; removing its marker"
             );
+            self.store.delete(&key, &retry).await;
         } else {
+            // Replayed as one flush over the same offsets, the same events make
+            // byte-identical objects under the same keys: a late write by the worker that
+            // left the marker (stalled, then fenced out of the group) cannot duplicate or
+            // truncate anything. The marker stays until the replay commits.
             tracing::warn!(
                 partition,
                 start = marker.start,
                 end = marker.end,
                 objects = marker.keys.len(),
-                "previous flush was not committed; removing its objects before replaying"
+                "previous flush was not committed; replaying its offsets as the same flush"
             );
-            for object in &marker.keys {
-                self.store.delete(object, &retry).await;
-            }
+            self.replays.insert(partition, marker);
         }
-        self.store.delete(&key, &retry).await;
         Ok(())
+    }
+
+    /// Gives up replaying a flush to its boundaries (its first events are gone from the
+    /// topic): its objects are removed and the partition is consumed as usual.
+    async fn abandon_replay(&mut self, partition: i32) {
+        let Some(replay) = self.replays.remove(&partition) else {
+            return;
+        };
+        tracing::warn!(
+            partition,
+            start = replay.start,
+            end = replay.end,
+            "the replayed flush's offsets are no longer in the topic; removing its objects"
+        );
+        let retry = || self.metrics.s3_retries.inc();
+        for object in &replay.keys {
+            self.store.delete(object, &retry).await;
+        }
+        self.store
+            .delete(&flush_marker_key(&self.group, partition), &retry)
+            .await;
     }
 
     /// Buffers one decoded event (recovering its partition first if new), republishes
@@ -247,6 +272,15 @@ impl Worker {
         if self.recovered.insert(partition) {
             self.recover(partition).await?;
         }
+        if let Some(replay) = self.replays.get(&partition) {
+            let (start, end) = (replay.start, replay.end);
+            if !self.buffers.contains_key(&partition) && offset != start {
+                self.abandon_replay(partition).await;
+            } else if offset > end {
+                // The range ended on an offset that holds no event (a gap).
+                self.flush(partition).await?;
+            }
+        }
         self.metrics.events_in.inc();
         let buffer = self
             .buffers
@@ -257,7 +291,11 @@ impl Worker {
             stream.publish(key.as_deref(), &event);
             self.metrics.stream_published.inc();
         }
-        if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
+        let replay_end = self.replays.get(&partition).map(|r| r.end);
+        if replay_end.map_or(
+            buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes,
+            |end| offset >= end,
+        ) {
             self.flush(partition).await?;
         }
         Ok(())
@@ -290,10 +328,18 @@ impl Worker {
         let started = Instant::now();
         let flush: Flush = buffer.into_flush(&self.plan, partition)?;
         let marker_key = flush_marker_key(&self.group, partition);
+        let keys: Vec<String> = flush.objects.iter().map(|o| o.key.clone()).collect();
+        // Objects of the replayed flush this one does not rewrite (another plan, or events
+        // gone) are removed; the marker lists them until then.
+        let stale: Vec<String> = self
+            .replays
+            .remove(&partition)
+            .map(|r| r.keys.into_iter().filter(|k| !keys.contains(k)).collect())
+            .unwrap_or_default();
         let marker = FlushMarker {
             start: flush.start,
             end: flush.end,
-            keys: flush.objects.iter().map(|o| o.key.clone()).collect(),
+            keys: keys.iter().chain(&stale).cloned().collect(),
         };
         let retry = self.on_retry();
         self.store.put_marker(&marker_key, &marker, &retry).await;
@@ -303,6 +349,9 @@ impl Worker {
             self.store
                 .put(&object.key, object.body, object.content_type, &retry)
                 .await;
+        }
+        for key in &stale {
+            self.store.delete(key, &retry).await;
         }
         if let Some(stream) = &self.stream {
             tokio::task::block_in_place(|| stream.drain(Duration::from_secs(120)))?;
@@ -396,6 +445,7 @@ impl Worker {
             }
             self.recovered.remove(&partition);
             self.abandoned.remove(&partition);
+            self.replays.remove(&partition);
             self.metrics.partitions_revoked.inc();
         }
     }
@@ -403,8 +453,9 @@ impl Worker {
     fn due(&self, settings: &WorkerSettings) -> Vec<i32> {
         self.buffers
             .iter()
-            .filter(|(_, b)| {
-                b.opened_at.elapsed() >= settings.flush_interval
+            .filter(|(p, b)| {
+                // A replay closes at its end offset; only a stall of its events ends it early.
+                (b.opened_at.elapsed() >= settings.flush_interval && !self.replays.contains_key(p))
                     || b.last_event_at.elapsed() >= settings.idle_timeout
             })
             .map(|(p, _)| *p)
@@ -502,6 +553,7 @@ pub async fn run(
         buffers: HashMap::new(),
         recovered: HashSet::new(),
         abandoned: HashSet::new(),
+        replays: HashMap::new(),
         newest_committed_micros: None,
         fields: decoder.fields().to_vec(),
         stream,
@@ -551,7 +603,14 @@ pub async fn run(
     }
     tracing::info!("shutting down: flushing");
     worker.forget_revoked();
-    let partitions: Vec<i32> = worker.buffers.keys().copied().collect();
+    // A replay cut short would not rewrite the same objects; its marker stays for the
+    // next start.
+    let partitions: Vec<i32> = worker
+        .buffers
+        .keys()
+        .copied()
+        .filter(|p| !worker.replays.contains_key(p))
+        .collect();
     for partition in partitions {
         worker.flush(partition).await?;
     }
