@@ -141,6 +141,9 @@ def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates
     def revoked_at_a():
         return metric(addr["a"], "meshplane_ingest_partitions_revoked_total")
 
+    def assigned_at_a():
+        return metric(addr["a"], "meshplane_ingest_partitions_assigned")
+
     def state():
         codes = {name: w.process.poll() for name, w in workers.items()}
         tail = "".join(open(log).readlines()[-30:])
@@ -154,9 +157,12 @@ def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates
 
     try:
         wait(lambda: committed_total(topic, group, partitions) > 0, 60, "the first commit")
+        # Each rebalance must find a holding partitions, or it has nothing to revoke.
+        wait(lambda: assigned_at_a() > 0, 60, "worker a to be assigned partitions")
         before = revoked_at_a()
         workers["c"] = Worker(pipeline["plan"], log, addr["c"], *args)  # joins: a rebalance
         wait(lambda: revoked_at_a() > before, 60, "worker a to see the rebalance after c joined")
+        wait(lambda: assigned_at_a() > 0, 60, "worker a to be assigned partitions again")
         before = revoked_at_a()
         assert workers["b"].stop() == 0, state()  # leaves, flushing what it holds: another rebalance
         wait(lambda: revoked_at_a() > before, 60, "worker a to see the rebalance after b left")

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub stream_published: IntCounter,
     /// S3 requests retried.
     pub s3_retries: IntCounter,
+    /// Source partitions assigned to this worker now.
+    pub partitions_assigned: IntGauge,
     /// Partitions revoked by a rebalance (their unflushed events are left to the next owner).
     pub partitions_revoked: IntCounter,
     /// Flushes whose commit was refused because the partition moved (marker left for the
@@ -72,6 +74,7 @@ impl Default for Metrics {
             flushes: counter("meshplane_ingest_flushes_total", "Flushes completed (objects written, offsets committed)."),
             stream_published: counter("meshplane_ingest_stream_events_published_total", "Masked events republished to the output topic."),
             s3_retries: counter("meshplane_ingest_s3_retries_total", "S3 requests retried."),
+            partitions_assigned: gauge("meshplane_ingest_partitions_assigned", "Source partitions assigned to this worker by the consumer group."),
             partitions_revoked: counter("meshplane_ingest_partitions_revoked_total", "Source partitions revoked by consumer group rebalances."),
             flushes_abandoned: counter("meshplane_ingest_flushes_abandoned_total", "Flushes not committed because the partition moved to another worker (replayed by the new owner)."),
             consumer_lag: gauge("meshplane_ingest_consumer_lag", "Messages behind the source partitions' high watermarks."),

@@ -123,6 +123,18 @@ impl ConsumerContext for WorkerContext {
             self.revocation_pending.store(true, Ordering::Release);
         }
     }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // Eager rebalancing: an assignment is the whole new set, a revocation empties it.
+        let assigned = match rebalance {
+            Rebalance::Assign(list) => list.count(),
+            Rebalance::Revoke(_) => 0,
+            Rebalance::Error(_) => return,
+        };
+        self.metrics
+            .partitions_assigned
+            .set(i64::try_from(assigned).unwrap_or(i64::MAX));
+    }
 }
 
 impl WorkerContext {
