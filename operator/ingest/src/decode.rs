@@ -246,7 +246,7 @@ impl Decoder {
         }
         let (partition, event_time_micros) = match self.partition_field {
             None => (TimePartition::Unpartitioned, None),
-            Some((i, granularity)) => partition_path(&cells[i], granularity),
+            Some((i, granularity)) => time_partition(&cells[i], granularity),
         };
         for (cell, field) in cells.iter_mut().zip(&self.fields) {
             if field.masking != MaskingStrategy::None {
@@ -319,7 +319,7 @@ fn run_check(check: &CompiledCheck, field: &str, cell: &Cell) -> Result<(), Reje
 }
 
 /// The time partition of a timestamp or date cell, and the event time for freshness.
-fn partition_path(cell: &Cell, granularity: Granularity) -> (TimePartition, Option<i64>) {
+fn time_partition(cell: &Cell, granularity: Granularity) -> (TimePartition, Option<i64>) {
     match cell {
         Cell::Micros(us) => {
             let partition = match granularity {

@@ -53,8 +53,9 @@ pub enum WorkerError {
     #[error(transparent)]
     Stream(#[from] StreamOutputError),
     /// Messages of a partition arrived after a flush of it was abandoned and before the
-    /// rebalance revoked it: the consumer's position is past events that the next recovery
-    /// removes, so this process stops (a restart resumes from the committed offset).
+    /// rebalance revoked it: the consumer's position is past the abandoned flush's events,
+    /// which would not be read again, so this process stops (a restart resumes from the
+    /// committed offset).
     #[error("partition {partition} delivered messages after its flush was abandoned without a rebalance; restarting from the committed offset")]
     PositionPastAbandonedFlush {
         /// Partition.
@@ -370,8 +371,8 @@ impl Worker {
         }
         if !self.commit(partition, flush.end + 1).await? {
             drop(retry);
-            // The marker stays: whoever owns the partition next removes these objects
-            // before replaying from the committed offset.
+            // The marker stays: whoever owns the partition next replays it as the same
+            // flush from the committed offset.
             tracing::warn!(
                 partition,
                 start = flush.start,
@@ -379,7 +380,6 @@ impl Worker {
                 "partition moved to another worker before the flush committed; left to its next owner"
             );
             self.metrics.flushes_abandoned.inc();
-            self.recovered.remove(&partition);
             self.abandoned.insert(partition);
             return Ok(());
         }
