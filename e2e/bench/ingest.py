@@ -7,6 +7,11 @@ event's arrival to its object being committed (the worker's histogram). Other pi
 can be measured over the same events and the same S3 server: `--pipeline CMD` runs CMD
 with {topic} {bucket} {group} substituted and waits for the consumer group `group` to
 commit every offset.
+
+Every run first prints what it depended on (e2e/bench/conditions.py): machine, load,
+binary revision, stack versions. It refuses to start while other processes keep the CPUs
+busy (a build or a test suite sharing the two cores changes per-CPU figures), and reports
+the CPU seconds of Kafka and SeaweedFS and of any other busy process during the drain.
 """
 import argparse
 import json
@@ -23,10 +28,9 @@ import boto3  # noqa: E402
 
 from ingest_support import RELEASE_BIN, committed_total, create_topic, event, orders_plan, produce  # noqa: E402
 
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(__file__))
+import conditions  # noqa: E402
+from conditions import process_cpu_seconds as cpu_seconds  # noqa: E402
 
 
 def peak_rss_mib(pid):
@@ -41,7 +45,15 @@ def main():
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--pipeline", help="command of another pipeline to measure over the same events")
+    parser.add_argument("--allow-busy", action="store_true", help="run even while other processes use the CPUs")
     args = parser.parse_args()
+
+    busy_before = conditions.check_quiet(args.allow_busy)
+    conditions.describe(RELEASE_BIN, [
+        f"events: {args.events:,} ({args.partitions} partitions), worker flags: --flush-seconds 5 --idle-seconds 2 "
+        f"--max-events 200000" if not args.pipeline else f"pipeline: {args.pipeline}",
+        f"busy before start: {busy_before}" if busy_before else "machine quiet before start",
+    ])
 
     run = uuid.uuid4().hex[:8]
     topic, bucket, group = f"bench-ingest-{run}", f"meshplane-bench-{run}", f"meshplane.bench.{run}"
@@ -65,6 +77,9 @@ def main():
         # Files close on the update interval (here 5 s) or at 200,000 events per partition.
         process = subprocess.Popen([RELEASE_BIN, "ingest", "--plan", plan_path, "--flush-seconds", "5",
                                     "--idle-seconds", "2", "--max-events", "200000"], env=env)
+    stack = conditions.stack_pids()
+    stack_cpu_before = {name: cpu_seconds(pid) for name, pid in stack.items()}
+    everyone_before = conditions.all_process_cpu()
     start = time.monotonic()
     while committed_total(topic, group, args.partitions) < args.events:
         if process.poll() is not None:
@@ -72,6 +87,10 @@ def main():
         time.sleep(0.2)
     elapsed = time.monotonic() - start
     cpu = cpu_seconds(process.pid)
+    voluntary, involuntary = conditions.context_switches(process.pid)
+    stack_cpu = {name: cpu_seconds(pid) - stack_cpu_before[name] for name, pid in stack.items()}
+    others = conditions.busy_elsewhere(everyone_before, conditions.all_process_cpu(),
+                                       exclude=set(stack.values()) | {process.pid, os.getpid()})
     rss = peak_rss_mib(process.pid)
     latency = ""
     if not args.pipeline:
@@ -85,6 +104,12 @@ def main():
     process.wait(timeout=60)
     print(f"drained {args.events:,} events in {elapsed:.1f}s: {args.events / elapsed:,.0f} events/s, "
           f"{cpu:.1f} CPU s -> {args.events / cpu:,.0f} events/s per core{latency}, peak RSS {rss:,.0f} MiB")
+    print(f"# worker context switches: {voluntary:,} voluntary, {involuntary:,} involuntary "
+          f"({1000 * voluntary / args.events:.1f} voluntary per 1,000 events)")
+    print("# during the drain: " + ", ".join(f"{name} {used:.1f} CPU s" for name, used in stack_cpu.items() if used >= 0.05))
+    if others:
+        print("# BUSY: other processes used CPU during the drain (per-CPU figures not comparable): "
+              + ", ".join(f"{name} (pid {pid}) {used:.1f} CPU s" for used, name, pid in others[:5]))
 
 
 if __name__ == "__main__":

@@ -136,6 +136,35 @@ def test_an_invalid_policy_is_rejected_naming_the_pattern(webhook):
     assert "spec.piiDetection.fieldPatterns[1]" in proc.stderr and "([unclosed" in proc.stderr
 
 
+def test_a_policy_whose_patterns_are_too_large_together_is_rejected_naming_the_field(webhook):
+    """Each pattern compiles, the set of twelve exceeds the regex size limit: denied with
+    the field named, and the webhook keeps serving (it used to crash on such a policy)."""
+    patterns = ", ".join(f"'\\w{{30}}x{i}'" for i in range(1, 13))
+    policy = (
+        "apiVersion: meshplane.dev/v1alpha1\nkind: GovernancePolicy\nmetadata:\n  name: oversized-patterns\n"
+        f"spec:\n  piiDetection:\n    fieldPatterns: [{patterns}]\n"
+    )
+    proc = kubectl("apply", "-f", "-", input=policy, check=False)
+    assert proc.returncode != 0
+    assert "GovernancePolicy oversized-patterns is invalid" in proc.stderr, proc.stderr
+    assert "spec.piiDetection.fieldPatterns: the combined patterns exceed the regex size limit" in proc.stderr, \
+        proc.stderr
+    assert kubectl("get", "governancepolicy", "oversized-patterns", check=False).returncode != 0
+    assert webhook.poll() is None, "the webhook stopped"
+    assert "meshplane_policy_rebuild_failures_total" in served_metrics()
+
+
+def served_metrics():
+    """The webhook's /metrics, on its HTTPS port (its CA is self-managed: not verified here)."""
+    import ssl
+    import urllib.request
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(f"https://{WEBHOOK_ADDR}/metrics", context=context, timeout=10) as response:
+        return response.read().decode()
+
+
 def test_the_operator_namespace_is_exempt(webhook):
     proc = kubectl("apply", "--dry-run=server", "-f", "-",
                    input=example("rejected/pii-over-retention.yaml", OPERATOR_NAMESPACE), check=False)

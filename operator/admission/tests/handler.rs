@@ -235,6 +235,18 @@ async fn an_invalid_policy_is_denied_naming_the_pattern() {
 }
 
 #[tokio::test]
+async fn a_policy_whose_patterns_are_too_large_together_is_denied_naming_the_field() {
+    let response = answer(VALIDATE_POLICIES_PATH, "create-oversized-policy.json").await;
+    assert_eq!(response["allowed"], false);
+    let message = response["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("GovernancePolicy strict is invalid")
+            && message.contains("spec.piiDetection.fieldPatterns: the combined patterns exceed the regex size limit"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn malformed_truncated_and_requestless_bodies_get_400() {
     let whole = fixture("create-orders.json");
     for body in [

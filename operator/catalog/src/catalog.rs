@@ -1,12 +1,13 @@
 //! The catalog's state: entries in slots, with a token index and a lineage graph kept in
 //! step on every change.
 
+use crate::compliance::{self, ComplianceView};
 use crate::entry::{Entry, ProductId};
 use crate::impact::{self, ImpactResults, PolicyImpact};
 use crate::lineage::{product_node, LineageGraph, LineageView, NodeKind};
 use crate::query::{ImpactQuery, SearchQuery};
 use crate::search::{self, SearchResults, TokenIndex};
-use crate::views::{self, Freshness, ProductPage};
+use crate::views::{self, FindingView, Freshness, ProductPage};
 use meshplane_api::{DataProduct, GovernancePolicy};
 use meshplane_governance::{Engine, PolicyError};
 use std::collections::HashMap;
@@ -155,6 +156,12 @@ impl Catalog {
         impact::of_policy(self.entries(), policy)
     }
 
+    /// Products by compliance tag and classification, and what the policies in force
+    /// reject.
+    pub fn compliance(&self) -> ComplianceView {
+        compliance::run(self.entries(), self.len())
+    }
+
     /// Lineage around any node (`product:ns/name`, `topic:…`, `cdc:…`, `batch:…`);
     /// `None` when no product mentions it.
     pub fn lineage(&self, node: &str, depth: usize) -> Option<LineageView> {
@@ -197,7 +204,7 @@ impl Catalog {
             consumers,
             quality: spec.quality.clone(),
             conditions: views::conditions(entry),
-            violations: entry.violations.clone(),
+            violations: entry.violations.iter().map(FindingView::from).collect(),
             lineage,
         })
     }

@@ -3,14 +3,14 @@
 
 use crate::entry::Entry;
 use crate::query::ImpactQuery;
-use crate::views::{FieldView, ProductSummary};
+use crate::views::{FieldView, FindingView, ProductSummary};
 use meshplane_api::GovernancePolicy;
 use meshplane_governance::{Engine, Finding, PolicyError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// A product an impact question matches.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ImpactHit {
     /// The product.
@@ -23,7 +23,7 @@ pub struct ImpactHit {
 }
 
 /// The answer to an impact question.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ImpactResults {
     /// Products matching.
@@ -96,18 +96,18 @@ fn matched_fields(entry: &Entry, query: &ImpactQuery) -> Vec<Arc<FieldView>> {
 }
 
 /// A product a proposed policy would reject or warn about.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct AffectedProduct {
     /// The product.
     #[serde(flatten)]
     pub product: Arc<ProductSummary>,
     /// What the policy finds wrong with it.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<FindingView>,
 }
 
 /// What a proposed GovernancePolicy would do to the products in the catalog.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyImpact {
     /// The policy's name.
@@ -139,20 +139,21 @@ pub(crate) fn of_policy<'a>(
             continue;
         }
         impact.in_scope += 1;
-        let own = |findings: Vec<Finding>| -> Vec<Finding> {
+        let own = |findings: &[Finding]| -> Vec<FindingView> {
             findings
-                .into_iter()
+                .iter()
                 .filter(|f| *f.policy == *name)
+                .map(FindingView::from)
                 .collect()
         };
-        let violations = own(decision.violations);
+        let violations = own(&decision.violations);
         if !violations.is_empty() {
             impact.rejected.push(AffectedProduct {
                 product: entry.summary.clone(),
                 findings: violations,
             });
         }
-        let warnings = own(decision.warnings);
+        let warnings = own(&decision.warnings);
         if !warnings.is_empty() {
             impact.warned.push(AffectedProduct {
                 product: entry.summary.clone(),

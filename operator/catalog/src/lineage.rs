@@ -2,14 +2,14 @@
 //! republished topics, as a graph walked upstream and downstream, many hops deep.
 
 use crate::entry::{Entry, ProductId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// Deepest walk a lineage question may ask for.
 pub const MAX_DEPTH: usize = 32;
 
 /// What a lineage node stands for.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub enum NodeKind {
     /// A Kafka topic (a source, or a product's masked output stream).
@@ -22,8 +22,20 @@ pub enum NodeKind {
     Product,
 }
 
+impl NodeKind {
+    /// The name in JSON, e.g. `cdcTable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Topic => "topic",
+            NodeKind::CdcTable => "cdcTable",
+            NodeKind::BatchSource => "batchSource",
+            NodeKind::Product => "product",
+        }
+    }
+}
+
 /// A node of a lineage answer.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     /// Stable id, e.g. `topic:orders.events` or `product:orders/orders`.
@@ -40,7 +52,7 @@ pub struct Node {
 }
 
 /// A directed edge: data flows `from` → `to`.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Edge {
     /// Upstream node id.
     pub from: String,
@@ -49,7 +61,7 @@ pub struct Edge {
 }
 
 /// The lineage around one node.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LineageView {
     /// The node asked about.

@@ -1,6 +1,10 @@
 //! Questions to the catalog, parsed strictly from URL query parameters: an unknown
-//! parameter or a malformed value is an error naming it, never silently ignored.
+//! parameter or a malformed value is an error naming it, never silently ignored. One type
+//! per question (search, impact, lineage, OpenLineage export, contract format); the HTTP
+//! layer only extracts the pairs and hands them here.
 
+use crate::entry::ProductId;
+use crate::lineage::{product_node, MAX_DEPTH};
 use meshplane_api::{duration, Classification, SourceKind};
 use thiserror::Error;
 
@@ -10,6 +14,8 @@ pub const MAX_QUERY_CHARS: usize = 256;
 pub const MAX_LIMIT: usize = 500;
 /// Results returned when no `limit` is given.
 pub const DEFAULT_LIMIT: usize = 50;
+/// Longest lineage node id accepted, in bytes.
+pub const MAX_NODE_LEN: usize = 512;
 
 /// Why a question could not be understood.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -45,6 +51,20 @@ pub enum QueryError {
         length: usize,
         /// The bound.
         max: usize,
+    },
+    /// A lineage node id longer than allowed.
+    #[error("parameter `{name}` is longer than {max} characters")]
+    NodeTooLong {
+        /// The parameter.
+        name: String,
+        /// The bound.
+        max: usize,
+    },
+    /// A parameter given to an endpoint that takes none.
+    #[error("unknown parameter `{name}`; this endpoint takes none")]
+    NoParameters {
+        /// The parameter given.
+        name: String,
     },
     /// A question with no condition at all.
     #[error("{0}")]
@@ -177,6 +197,148 @@ impl ImpactQuery {
         }
         Ok(query)
     }
+}
+
+/// A lineage question: the node to walk from, and how far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineageQuery {
+    /// The root: `topic:…`, `cdc:…`, `batch:…` or `product:namespace/name`.
+    pub node: String,
+    /// Hops upstream and downstream, in `1..=MAX_DEPTH`.
+    pub depth: usize,
+}
+
+impl LineageQuery {
+    /// The parameters `/api/lineage` accepts.
+    pub const PARAMS: [&str; 3] = ["node", "product", "depth"];
+    /// Hops walked when no `depth` is given.
+    pub const DEFAULT_DEPTH: usize = 5;
+
+    /// Parses URL query pairs; `node` or `product` (namespace/name) is required, and the
+    /// last of them given wins.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<LineageQuery, QueryError> {
+        let mut node = None;
+        let mut depth = Self::DEFAULT_DEPTH;
+        for (name, value) in pairs {
+            match name {
+                "node" if value.len() <= MAX_NODE_LEN => node = Some(value.to_owned()),
+                "node" => {
+                    return Err(QueryError::NodeTooLong {
+                        name: name.to_owned(),
+                        max: MAX_NODE_LEN,
+                    })
+                }
+                "product" => node = Some(product_node(&product_id(name, value)?)),
+                "depth" => {
+                    depth = value
+                        .parse()
+                        .ok()
+                        .filter(|d| (1..=MAX_DEPTH).contains(d))
+                        .ok_or_else(|| QueryError::BadValue {
+                            name: name.to_owned(),
+                            problem: format!("`{value}` is not a whole number in 1..={MAX_DEPTH}"),
+                        })?;
+                }
+                other => return Err(unknown(other, &Self::PARAMS)),
+            }
+        }
+        let node = node.ok_or_else(|| {
+            QueryError::Empty(
+                "give `node` (e.g. topic:orders.events) or `product` (namespace/name)".into(),
+            )
+        })?;
+        Ok(LineageQuery { node, depth })
+    }
+}
+
+/// An OpenLineage export: every product's job event, or one product's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenLineageQuery {
+    /// Only this product.
+    pub product: Option<ProductId>,
+}
+
+impl OpenLineageQuery {
+    /// The parameters `/api/lineage/openlineage` accepts.
+    pub const PARAMS: [&str; 1] = ["product"];
+
+    /// Parses URL query pairs (the last `product` given wins).
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<OpenLineageQuery, QueryError> {
+        let mut query = OpenLineageQuery::default();
+        for (name, value) in pairs {
+            match name {
+                "product" => query.product = Some(product_id(name, value)?),
+                other => return Err(unknown(other, &Self::PARAMS)),
+            }
+        }
+        Ok(query)
+    }
+}
+
+/// How a product's ODCS contract is rendered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContractFormat {
+    /// JSON (the default).
+    #[default]
+    Json,
+    /// YAML, as ODCS documents are usually kept.
+    Yaml,
+}
+
+impl ContractFormat {
+    /// The parameters `/api/products/{namespace}/{name}/contract` accepts.
+    pub const PARAMS: [&str; 1] = ["format"];
+
+    /// Parses URL query pairs (the last `format` given wins).
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<ContractFormat, QueryError> {
+        let mut format = ContractFormat::default();
+        for (name, value) in pairs {
+            format = match (name, value) {
+                ("format", "json") => ContractFormat::Json,
+                ("format", "yaml") => ContractFormat::Yaml,
+                ("format", other) => {
+                    return Err(QueryError::BadValue {
+                        name: name.to_owned(),
+                        problem: format!("`{other}` is not json or yaml"),
+                    })
+                }
+                (other, _) => return Err(unknown(other, &Self::PARAMS)),
+            };
+        }
+        Ok(format)
+    }
+}
+
+/// Refuses any parameter, for questions that take none (the compliance view).
+pub fn no_parameters<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), QueryError> {
+    match pairs.into_iter().next() {
+        Some((name, _)) => Err(QueryError::NoParameters {
+            name: name.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn unknown(name: &str, known: &[&str]) -> QueryError {
+    QueryError::UnknownParameter {
+        name: name.to_owned(),
+        known: known.join(", "),
+    }
+}
+
+fn product_id(name: &str, value: &str) -> Result<ProductId, QueryError> {
+    ProductId::parse(value).ok_or_else(|| QueryError::BadValue {
+        name: name.to_owned(),
+        problem: format!("`{value}` is not namespace/name"),
+    })
 }
 
 impl Filters {
@@ -380,5 +542,79 @@ mod tests {
         .unwrap();
         assert_eq!(q.filters.compliance.as_deref(), Some("gdpr"));
         assert_eq!(q.retention_over_seconds, Some(30 * 86_400));
+    }
+
+    #[test]
+    fn a_lineage_question_names_a_node_or_a_product() {
+        let q = LineageQuery::from_pairs([("product", "orders/orders"), ("depth", "3")]).unwrap();
+        assert_eq!(
+            q,
+            LineageQuery {
+                node: "product:orders/orders".into(),
+                depth: 3
+            }
+        );
+        let q = LineageQuery::from_pairs([("node", "topic:orders.events")]).unwrap();
+        assert_eq!(q.depth, LineageQuery::DEFAULT_DEPTH);
+        assert_eq!(
+            LineageQuery::from_pairs([("depth", "3")])
+                .unwrap_err()
+                .to_string(),
+            "give `node` (e.g. topic:orders.events) or `product` (namespace/name)"
+        );
+    }
+
+    #[test]
+    fn bad_lineage_parameters_are_named() {
+        let err = |pairs: &[(&str, &str)]| {
+            LineageQuery::from_pairs(pairs.iter().copied())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&[("node", "t"), ("depth", "0")]),
+            "parameter `depth`: `0` is not a whole number in 1..=32"
+        );
+        assert_eq!(
+            err(&[("product", "orders")]),
+            "parameter `product`: `orders` is not namespace/name"
+        );
+        let long = "n".repeat(MAX_NODE_LEN + 1);
+        assert_eq!(
+            err(&[("node", long.as_str())]),
+            "parameter `node` is longer than 512 characters"
+        );
+        assert_eq!(
+            err(&[("colour", "red")]),
+            "unknown parameter `colour`; known: node, product, depth"
+        );
+    }
+
+    #[test]
+    fn openlineage_contract_and_compliance_parameters_parse_strictly() {
+        let q = OpenLineageQuery::from_pairs([("product", "finance/daily-revenue")]).unwrap();
+        assert_eq!(q.product, Some(ProductId::new("finance", "daily-revenue")));
+        assert_eq!(
+            OpenLineageQuery::from_pairs([("node", "x")])
+                .unwrap_err()
+                .to_string(),
+            "unknown parameter `node`; known: product"
+        );
+        assert_eq!(
+            ContractFormat::from_pairs([("format", "yaml")]),
+            Ok(ContractFormat::Yaml)
+        );
+        assert_eq!(ContractFormat::from_pairs([]), Ok(ContractFormat::Json));
+        assert_eq!(
+            ContractFormat::from_pairs([("format", "xml")])
+                .unwrap_err()
+                .to_string(),
+            "parameter `format`: `xml` is not json or yaml"
+        );
+        assert_eq!(no_parameters([]), Ok(()));
+        assert_eq!(
+            no_parameters([("q", "x")]).unwrap_err().to_string(),
+            "unknown parameter `q`; this endpoint takes none"
+        );
     }
 }

@@ -4,7 +4,7 @@ use crate::entry::Entry;
 use crate::query::{Filters, SearchQuery};
 use crate::text::tokens;
 use crate::views::ProductSummary;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -143,7 +143,7 @@ impl Filters {
 }
 
 /// One search hit.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchHit {
     /// Relevance: higher is better (0 without free text).
@@ -154,7 +154,7 @@ pub struct SearchHit {
 }
 
 /// The answer to a search.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchResults {
     /// Products matching, before paging.

@@ -1,4 +1,5 @@
-//! What the catalog answers with: plain, serialisable views of its entries.
+//! What the catalog answers with: plain views of its entries, serialised by the HTTP API
+//! and read back by the CLI (hence `Deserialize` too).
 
 use crate::entry::{Entry, ProductId};
 use crate::lineage::LineageView;
@@ -7,12 +8,12 @@ use meshplane_api::{
     ServiceLevels, Subject,
 };
 use meshplane_governance::Finding;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A product in a list of results.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductSummary {
     /// `namespace/name`.
@@ -78,7 +79,7 @@ pub(crate) fn ready(product: &DataProduct) -> Option<bool> {
 }
 
 /// One field of a product page.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldView {
     /// Column name.
@@ -101,7 +102,7 @@ pub struct FieldView {
 }
 
 /// Measured freshness against the SLO.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Freshness {
     /// The freshness SLO as declared, e.g. `10m`.
@@ -113,8 +114,31 @@ pub struct Freshness {
     /// Age of that event now, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_seconds: Option<i64>,
-    /// `met`, `breached`, or `unknown` (no SLO or nothing measured yet).
-    pub state: &'static str,
+    /// Whether the SLO is met.
+    pub state: FreshnessState,
+}
+
+/// Whether a product's data is as fresh as its SLO asks.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FreshnessState {
+    /// The newest event is younger than the SLO.
+    Met,
+    /// The newest event is older than the SLO.
+    Breached,
+    /// No SLO, or nothing measured yet.
+    Unknown,
+}
+
+impl FreshnessState {
+    /// The name in JSON, e.g. `met`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FreshnessState::Met => "met",
+            FreshnessState::Breached => "breached",
+            FreshnessState::Unknown => "unknown",
+        }
+    }
 }
 
 impl Freshness {
@@ -133,9 +157,9 @@ impl Freshness {
             .map(|t| now - t.as_second());
         let limit = slo.as_deref().and_then(|s| duration::parse(s).ok());
         let state = match (age, limit) {
-            (Some(age), Some(limit)) if age <= limit.as_secs() as i64 => "met",
-            (Some(_), Some(_)) => "breached",
-            _ => "unknown",
+            (Some(age), Some(limit)) if age <= limit.as_secs() as i64 => FreshnessState::Met,
+            (Some(_), Some(_)) => FreshnessState::Breached,
+            _ => FreshnessState::Unknown,
         };
         Freshness {
             slo,
@@ -147,7 +171,7 @@ impl Freshness {
 }
 
 /// A status condition, as shown to people.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct ConditionView {
     /// Condition type, e.g. `Ready`.
@@ -162,7 +186,7 @@ pub struct ConditionView {
 }
 
 /// Where the product's data lives.
-#[derive(Serialize, Debug, Clone, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Locations {
     /// Bucket of the table.
@@ -183,7 +207,7 @@ pub struct Locations {
 }
 
 /// Everything the product page shows.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductPage {
     /// The summary.
@@ -209,9 +233,45 @@ pub struct ProductPage {
     /// Status conditions.
     pub conditions: Vec<ConditionView>,
     /// What the policies in force reject in it.
-    pub violations: Vec<Finding>,
+    pub violations: Vec<FindingView>,
     /// Lineage, upstream and downstream.
     pub lineage: LineageView,
+}
+
+/// A governance finding as the catalog shows it: the same JSON as [`Finding`], in types
+/// that can be read back ([`Finding`] and its `Rule` are only `Serialize`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingView {
+    /// Path of the offending value, e.g. `spec.retention`.
+    pub path: String,
+    /// The stable name of the rule broken, e.g. `retention`.
+    pub rule: String,
+    /// Name of the policy.
+    pub policy: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+impl From<&Finding> for FindingView {
+    fn from(f: &Finding) -> FindingView {
+        FindingView {
+            path: f.path.clone(),
+            rule: f.rule.as_str().to_owned(),
+            policy: f.policy.to_string(),
+            message: f.message.clone(),
+            hint: f.hint.clone(),
+        }
+    }
+}
+
+/// The body of every refusal: `{"error": "..."}`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// What is wrong with the request.
+    pub error: String,
 }
 
 impl FieldView {

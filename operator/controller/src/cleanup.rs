@@ -4,8 +4,9 @@
 //! released anyway with a Warning event naming what was left behind, so a product is
 //! never stuck because its external system is gone.
 
-use crate::conditions::set;
-use crate::reconcile::{event, key, Context, ReconcileError};
+use crate::conditions::{set, ConditionType};
+use crate::context::{event, key, write_status, Context};
+use crate::error::ReconcileError;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -169,7 +170,7 @@ pub async fn clean_up(ctx: &Context, product: &DataProduct) -> Result<(), Reconc
             let generation = product.metadata.generation;
             set(
                 &mut status.conditions,
-                "Ready",
+                ConditionType::Ready,
                 false,
                 "CleanupFailed",
                 message.clone(),
@@ -178,14 +179,14 @@ pub async fn clean_up(ctx: &Context, product: &DataProduct) -> Result<(), Reconc
             );
             set(
                 &mut status.conditions,
-                "Reconciling",
+                ConditionType::Reconciling,
                 true,
                 "Deleting",
                 message,
                 generation,
                 &now,
             );
-            crate::reconcile::write_status(ctx, product, status).await?;
+            write_status(ctx, product, status).await?;
             return Err(error);
         }
     }

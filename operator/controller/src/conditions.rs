@@ -4,11 +4,48 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+/// The conditions a DataProduct carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionType {
+    /// kstatus: the product is provisioned as declared.
+    Ready,
+    /// kstatus: the controller is working towards the declared state.
+    Reconciling,
+    /// kstatus: progress needs a change by someone (product, policy, topic operator).
+    Stalled,
+    /// The Enforce policies in force accept the product.
+    PolicyCompliant,
+    /// The bucket exists with its encryption, lifecycle and tags.
+    StorageReady,
+    /// The product's topics exist as declared.
+    TopicReady,
+    /// The ingestion workload runs.
+    IngestionReady,
+    /// ServiceMonitor, PrometheusRule and dashboard are applied.
+    MonitoringReady,
+}
+
+impl ConditionType {
+    /// The condition's `type` as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::Ready => "Ready",
+            ConditionType::Reconciling => "Reconciling",
+            ConditionType::Stalled => "Stalled",
+            ConditionType::PolicyCompliant => "PolicyCompliant",
+            ConditionType::StorageReady => "StorageReady",
+            ConditionType::TopicReady => "TopicReady",
+            ConditionType::IngestionReady => "IngestionReady",
+            ConditionType::MonitoringReady => "MonitoringReady",
+        }
+    }
+}
+
 /// Sets condition `type_` in `conditions`, keeping the transition time when the status
 /// is unchanged.
 pub fn set(
     conditions: &mut Vec<Condition>,
-    type_: &str,
+    type_: ConditionType,
     status: bool,
     reason: &str,
     message: String,
@@ -16,6 +53,7 @@ pub fn set(
     now: &Time,
 ) {
     let status = if status { "True" } else { "False" }.to_string();
+    let type_ = type_.as_str();
     let previous = conditions.iter().position(|c| c.type_ == type_);
     let last_transition_time = match previous.map(|i| &conditions[i]) {
         Some(old) if old.status == status => old.last_transition_time.clone(),
@@ -49,7 +87,7 @@ mod tests {
         let mut conditions = Vec::new();
         set(
             &mut conditions,
-            "Ready",
+            ConditionType::Ready,
             false,
             "Provisioning",
             "m".into(),
@@ -58,7 +96,7 @@ mod tests {
         );
         set(
             &mut conditions,
-            "Ready",
+            ConditionType::Ready,
             false,
             "Provisioning",
             "m".into(),
@@ -69,7 +107,7 @@ mod tests {
         assert_eq!(conditions[0].last_transition_time, at(100));
         set(
             &mut conditions,
-            "Ready",
+            ConditionType::Ready,
             true,
             "Provisioned",
             "ok".into(),

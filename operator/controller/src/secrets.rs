@@ -2,10 +2,11 @@
 //! and masking key (shared by the namespace's workers), and the product's read
 //! credentials (location, plus read-only keys when the platform provides them).
 
-use crate::reconcile::{Context, ReconcileError};
+use crate::context::Context;
+use crate::error::ReconcileError;
 use meshplane_api::DataProduct;
 use meshplane_effects::secrets::{create_if_absent, new_masking_key, SecretSpec};
-use meshplane_planner::{kubernetes::owner_reference, labels, BucketSpec};
+use meshplane_planner::{labels, meta::owner_reference, BucketSpec};
 use std::collections::BTreeMap;
 
 /// S3 key pairs the controller hands out.

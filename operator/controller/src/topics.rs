@@ -1,30 +1,22 @@
 //! The topic step: direct mode provisions topics through the Kafka admin API; Strimzi
 //! mode reads back what the topic operator says about the applied `KafkaTopic`s.
 
-use crate::reconcile::{event, Context, ReconcileError};
+use crate::context::{event, Context};
+use crate::error::ReconcileError;
+use crate::status::TopicsReport;
 use kube::runtime::events::EventType;
 use meshplane_api::DataProduct;
 use meshplane_effects::strimzi::{topic_state, TopicState};
 use meshplane_planner::{names, TopicMode, TopicSpec};
-
-/// The outcome of the topic step, as the TopicReady condition shows it.
-pub struct TopicStatus {
-    /// All topics exist as declared.
-    pub ready: bool,
-    /// Condition reason.
-    pub reason: &'static str,
-    /// Condition message.
-    pub message: String,
-}
 
 /// Provisions (direct) or checks (Strimzi) the product's topics.
 pub async fn ensure_topics(
     ctx: &Context,
     product: &DataProduct,
     topics: &[TopicSpec],
-) -> Result<TopicStatus, ReconcileError> {
+) -> Result<TopicsReport, ReconcileError> {
     if topics.is_empty() {
-        return Ok(TopicStatus {
+        return Ok(TopicsReport {
             ready: true,
             reason: "NoTopic",
             message: "the product's source has no topic".into(),
@@ -87,7 +79,7 @@ pub async fn ensure_topics(
                     .await;
                 }
             }
-            Ok(TopicStatus {
+            Ok(TopicsReport {
                 ready: true,
                 reason: "TopicsProvisioned",
                 message: format!("topics {} exist as declared", names.join(", ")),
@@ -102,7 +94,7 @@ pub async fn ensure_topics(
                 match topic_state(&ctx.client, &namespace, &resource).await? {
                     TopicState::Ready => {}
                     TopicState::Failed(message) => {
-                        return Ok(TopicStatus {
+                        return Ok(TopicsReport {
                             ready: false,
                             reason: "KafkaTopicFailed",
                             message: format!("KafkaTopic {namespace}/{resource}: {message}"),
@@ -114,13 +106,13 @@ pub async fn ensure_topics(
                 }
             }
             Ok(if waiting.is_empty() {
-                TopicStatus {
+                TopicsReport {
                     ready: true,
                     reason: "KafkaTopicReady",
                     message: format!("the topic operator reports {} ready", names.join(", ")),
                 }
             } else {
-                TopicStatus {
+                TopicsReport {
                     ready: false,
                     reason: "WaitingForTopicOperator",
                     message: format!("waiting for KafkaTopic {}", waiting.join(", ")),

@@ -1,27 +1,19 @@
 //! Composing the defaults of several policies and applying them to what a product left
 //! unset. Declared values are never changed: a declaration that breaks a rule is a
-//! violation for [`crate::checks`], not something to rewrite.
+//! violation for [`crate::checks`], not something to rewrite. Each default belongs to
+//! its rule family ([`crate::rules`]); this module holds what they share — taking the
+//! most restrictive position, recording mutations — and the order they apply in.
 
 use crate::built_in_name;
-use crate::decision::PolicyName;
-use crate::decision::{Conflict, Mutation, MutationPath, MutationValue};
+use crate::decision::{Conflict, Mutation, MutationPath, MutationValue, PolicyName};
 use crate::field_patterns::{FieldFacts, FieldPatterns};
 use crate::policy::CompiledPolicy;
-use meshplane_api::{
-    compliance_label_key, Classification, DataProduct, Encryption, EncryptionAlgorithm,
-    MaskingStrategy,
-};
+use crate::rules::{classification, compliance_tags, encryption, masking};
+use meshplane_api::{Classification, DataProduct, GovernancePolicySpec};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::sync::Arc;
-
-/// Classification of ordinary fields when no policy says otherwise.
-pub const BUILT_IN_FIELD_CLASSIFICATION: Classification = Classification::Internal;
-/// Minimum classification of personal data when no policy says otherwise.
-pub const BUILT_IN_PII_CLASSIFICATION: Classification = Classification::Confidential;
-/// Masking of personal data when no policy says otherwise.
-pub const BUILT_IN_PII_MASKING: MaskingStrategy = MaskingStrategy::Hash;
 
 /// A setting with the value taken and the policy it came from.
 #[derive(Debug, Clone, Copy)]
@@ -32,35 +24,32 @@ pub struct Chosen<'a, T> {
     pub policy: &'a PolicyName,
 }
 
-/// The defaults of all applicable `Enforce` policies, composed.
-#[derive(Debug)]
-pub struct Composed<'a> {
-    /// Classification of fields that declare none.
-    pub default_field: Chosen<'a, Classification>,
-    /// Minimum classification of personal data.
-    pub pii_minimum: Chosen<'a, Classification>,
-    /// Masking of personal data that declares none.
-    pub pii_masking: Chosen<'a, MaskingStrategy>,
-    /// Masking by classification for fields that declare none.
-    pub masking_by_classification: BTreeMap<Classification, Chosen<'a, MaskingStrategy>>,
-    /// The first policy requiring encryption, if any.
-    pub encryption_required_by: Option<&'a PolicyName>,
-    /// Algorithm for products that declare no encryption.
-    pub encryption_algorithm: Chosen<'a, EncryptionAlgorithm>,
-    /// Disagreements found while composing.
-    pub conflicts: Vec<Conflict>,
+/// What each of the given policies asks for, in policy order.
+pub(crate) fn positions<'a, T>(
+    policies: &[&'a CompiledPolicy],
+    value: impl Fn(&GovernancePolicySpec) -> Option<T>,
+) -> Vec<Chosen<'a, T>> {
+    policies
+        .iter()
+        .filter_map(|p| {
+            value(&p.policy.spec).map(|value| Chosen {
+                value,
+                policy: &p.name,
+            })
+        })
+        .collect()
 }
 
-/// Takes the most restrictive (by `strength`) of what the policies ask for, falling back
-/// to the built-in value; reports a conflict when they ask for different values.
-fn most_restrictive<'a, T: Copy + PartialEq + Display, K: Ord>(
+/// Takes the most restrictive of what the policies ask for (the greatest value),
+/// falling back to the built-in value; reports a conflict when they ask for different
+/// values.
+pub(crate) fn most_restrictive<'a, T: Copy + Ord + Display>(
     setting: &str,
     positions: Vec<Chosen<'a, T>>,
     built_in: T,
-    strength: impl Fn(T) -> K,
     conflicts: &mut Vec<Conflict>,
 ) -> Chosen<'a, T> {
-    let Some(chosen) = positions.iter().copied().max_by_key(|c| strength(c.value)) else {
+    let Some(chosen) = positions.iter().copied().max_by_key(|c| c.value) else {
         return Chosen {
             value: built_in,
             policy: built_in_name(),
@@ -79,121 +68,58 @@ fn most_restrictive<'a, T: Copy + PartialEq + Display, K: Ord>(
     chosen
 }
 
+/// The defaults of all applicable `Enforce` policies, composed.
+#[derive(Debug)]
+pub struct Composed<'a> {
+    /// Classification of fields and of personal data.
+    pub classification: classification::Defaults<'a>,
+    /// Masking of personal data and by classification.
+    pub masking: masking::Defaults<'a>,
+    /// Encryption at rest.
+    pub encryption: encryption::Defaults<'a>,
+    /// Disagreements found while composing.
+    pub conflicts: Vec<Conflict>,
+}
+
 /// Composes the defaults of the given (`Enforce`) policies.
 pub fn compose<'a>(policies: &[&'a CompiledPolicy]) -> Composed<'a> {
     let mut conflicts = Vec::new();
-    let collect = |get: &dyn Fn(&'a CompiledPolicy) -> Option<Classification>| {
-        policies
-            .iter()
-            .filter_map(|p| {
-                get(p).map(|value| Chosen {
-                    value,
-                    policy: &p.name,
-                })
-            })
-            .collect::<Vec<_>>()
-    };
-    let default_field = most_restrictive(
-        "classification.defaultField",
-        collect(&|p| {
-            p.policy
-                .spec
-                .classification
-                .as_ref()
-                .and_then(|c| c.default_field)
-        }),
-        BUILT_IN_FIELD_CLASSIFICATION,
-        |c| c,
-        &mut conflicts,
-    );
-    let pii_minimum = most_restrictive(
-        "classification.piiMinimum",
-        collect(&|p| {
-            p.policy
-                .spec
-                .classification
-                .as_ref()
-                .and_then(|c| c.pii_minimum)
-        }),
-        BUILT_IN_PII_CLASSIFICATION,
-        |c| c,
-        &mut conflicts,
-    );
-    let pii_masking = most_restrictive(
-        "masking.pii",
-        policies
-            .iter()
-            .filter_map(|p| {
-                let value = p.policy.spec.masking.as_ref()?.pii?;
-                Some(Chosen {
-                    value,
-                    policy: &p.name,
-                })
-            })
-            .collect(),
-        BUILT_IN_PII_MASKING,
-        |m| m,
-        &mut conflicts,
-    );
-    let mut masking_by_classification = BTreeMap::new();
-    for level in Classification::ALL {
-        let positions: Vec<_> = policies
-            .iter()
-            .filter_map(|p| {
-                let rules = &p.policy.spec.masking.as_ref()?.by_classification;
-                let rule = rules.iter().find(|r| r.classification == level)?;
-                Some(Chosen {
-                    value: rule.strategy,
-                    policy: &p.name,
-                })
-            })
-            .collect();
-        if !positions.is_empty() {
-            let chosen = most_restrictive(
-                &format!("masking.byClassification.{level}"),
-                positions,
-                MaskingStrategy::None,
-                |m| m,
-                &mut conflicts,
-            );
-            masking_by_classification.insert(level, chosen);
-        }
-    }
-    let encryption_required_by = policies
-        .iter()
-        .find(|p| {
-            p.policy
-                .spec
-                .encryption
-                .as_ref()
-                .is_some_and(|e| e.required)
-        })
-        .map(|p| &p.name);
-    let encryption_algorithm = most_restrictive(
-        "encryption.algorithm",
-        policies
-            .iter()
-            .filter_map(|p| {
-                let value = p.policy.spec.encryption.as_ref()?.algorithm?;
-                Some(Chosen {
-                    value,
-                    policy: &p.name,
-                })
-            })
-            .collect(),
-        EncryptionAlgorithm::Aes256,
-        |a| a,
-        &mut conflicts,
-    );
+    let classification = classification::compose(policies, &mut conflicts);
+    let masking = masking::compose(policies, &mut conflicts);
+    let encryption = encryption::compose(policies, &mut conflicts);
     Composed {
-        default_field,
-        pii_minimum,
-        pii_masking,
-        masking_by_classification,
-        encryption_required_by,
-        encryption_algorithm,
+        classification,
+        masking,
+        encryption,
         conflicts,
     }
+}
+
+/// The defaults applied, in order.
+#[derive(Default)]
+pub(crate) struct Mutations(Vec<Mutation>);
+
+impl Mutations {
+    /// Records that `path` was set to `value`, why, and by which policy.
+    pub(crate) fn set(
+        &mut self,
+        path: MutationPath,
+        value: MutationValue,
+        reason: impl Into<Cow<'static, str>>,
+        policy: &PolicyName,
+    ) {
+        self.0.push(Mutation {
+            path,
+            value,
+            reason: reason.into(),
+            policy: policy.clone(),
+        });
+    }
+}
+
+/// The path of a field's attribute, e.g. `spec.schema.fields[3].masking`.
+pub(crate) fn field_path(index: usize, attribute: &'static str) -> MutationPath {
+    MutationPath::Field { index, attribute }
 }
 
 /// Applies the composed defaults to `product` in place and returns what was set.
@@ -206,155 +132,17 @@ pub fn apply(
     patterns: &FieldPatterns,
     facts: &[Arc<FieldFacts>],
 ) -> (Vec<Mutation>, Classification, BTreeSet<String>) {
-    let mut mutations = Vec::new();
-    let mut set = |path: MutationPath,
-                   value: MutationValue,
-                   reason: Cow<'static, str>,
-                   policy: &PolicyName| {
-        mutations.push(Mutation {
-            path,
-            value,
-            reason,
-            policy: policy.clone(),
-        });
-    };
-
+    let mut mutations = Mutations::default();
+    // Field by field: whether a field is personal data decides its classification,
+    // and both decide its masking.
     for (i, field) in product.spec.schema.fields.iter_mut().enumerate() {
-        let at = |attribute: &'static str| MutationPath::Field {
-            index: i,
-            attribute,
-        };
-        if let (None, Some(facts)) = (field.pii, facts.get(i)) {
-            if let Some((policy, pattern)) = enforce.iter().find_map(|p| {
-                patterns
-                    .pii_pattern(facts, p.index)
-                    .map(|pat| (&p.name, pat))
-            }) {
-                field.pii = Some(true);
-                set(
-                    at("pii"),
-                    MutationValue::Flag(true),
-                    format!(
-                        "field name `{}` matches PII pattern `{pattern}`",
-                        field.name
-                    )
-                    .into(),
-                    policy,
-                );
-            }
-        }
-        let pii = field.is_pii();
-        if field.classification.is_none() {
-            let chosen = if pii {
-                if composed.pii_minimum.value >= composed.default_field.value {
-                    composed.pii_minimum
-                } else {
-                    composed.default_field
-                }
-            } else {
-                composed.default_field
-            };
-            field.classification = Some(chosen.value);
-            set(
-                at("classification"),
-                MutationValue::Classification(chosen.value),
-                if pii {
-                    "default classification of personal data".into()
-                } else {
-                    "default classification of fields".into()
-                },
-                chosen.policy,
-            );
-        }
-        if field.masking.is_none() {
-            let by_class = field
-                .classification
-                .and_then(|c| composed.masking_by_classification.get(&c))
-                .map(|c| (*c, "default masking of its classification"));
-            let chosen = match (pii, by_class) {
-                (true, Some(c)) if c.0.value > composed.pii_masking.value => Some(c),
-                (true, _) => Some((composed.pii_masking, "default masking of personal data")),
-                (false, by_class) => by_class,
-            };
-            if let Some((chosen, why)) = chosen {
-                if chosen.value != MaskingStrategy::None {
-                    field.masking = Some(chosen.value);
-                    set(
-                        at("masking"),
-                        MutationValue::Masking(chosen.value),
-                        why.into(),
-                        chosen.policy,
-                    );
-                }
-            }
-        }
+        let facts = facts.get(i).map(|f| &**f);
+        classification::detect_pii(i, field, enforce, patterns, facts, &mut mutations);
+        classification::apply_field(i, field, &composed.classification, &mut mutations);
+        masking::apply_field(i, field, &composed.masking, &mut mutations);
     }
-
-    let highest_field = product
-        .spec
-        .schema
-        .fields
-        .iter()
-        .filter_map(|f| f.classification)
-        .max()
-        .unwrap_or(Classification::Public);
-    let classification = product
-        .spec
-        .classification
-        .map_or(highest_field, |c| c.max(highest_field));
-    if product.spec.classification != Some(classification) {
-        product.spec.classification = Some(classification);
-        set(
-            MutationPath::Spec("classification"),
-            MutationValue::Classification(classification),
-            "a product is classified at least as high as its most sensitive field".into(),
-            built_in_name(),
-        );
-    }
-
-    if product.spec.encryption.is_none() {
-        let algorithm = composed.encryption_algorithm;
-        let encryption = Encryption {
-            enabled: true,
-            algorithm: algorithm.value,
-            kms_key_id: None,
-        };
-        product.spec.encryption = Some(encryption.clone());
-        set(
-            MutationPath::Spec("encryption"),
-            MutationValue::Encryption(encryption),
-            match composed.encryption_required_by {
-                Some(_) => "encryption at rest is required".into(),
-                None => "encryption at rest is on unless a product opts out".into(),
-            },
-            composed.encryption_required_by.unwrap_or(algorithm.policy),
-        );
-    }
-
-    let has_pii = product.spec.schema.fields.iter().any(|f| f.is_pii());
-    let mut tags = BTreeSet::new();
-    for policy in enforce {
-        for rule in &policy.policy.spec.compliance_tags {
-            let by_pii = rule.when_pii && has_pii;
-            let by_class = rule
-                .when_classification_at_least
-                .is_some_and(|c| classification >= c);
-            let by_domain = rule.when_domains.contains(&product.spec.domain);
-            if by_pii || by_class || by_domain {
-                tags.insert(rule.tag.clone());
-                let labels = product.metadata.labels.get_or_insert_with(BTreeMap::new);
-                let key = compliance_label_key(&rule.tag);
-                if labels.get(&key).map(String::as_str) != Some("true") {
-                    labels.insert(key.clone(), "true".into());
-                    set(
-                        MutationPath::Label(key),
-                        MutationValue::Text("true"),
-                        format!("compliance tag `{}`", rule.tag).into(),
-                        &policy.name,
-                    );
-                }
-            }
-        }
-    }
-    (mutations, classification, tags)
+    let classification = classification::apply_product(product, &mut mutations);
+    encryption::apply(product, &composed.encryption, &mut mutations);
+    let tags = compliance_tags::apply(product, enforce, classification, &mut mutations);
+    (mutations.0, classification, tags)
 }

@@ -15,7 +15,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Compiles the policies; the first invalid one is reported with all its problems.
+    /// Compiles the policies; the first invalid one is reported with all its problems,
+    /// and patterns too large together name the policies they come from.
     pub fn new(policies: &[GovernancePolicy]) -> Result<Engine, PolicyError> {
         let mut compiled = policies
             .iter()
@@ -26,7 +27,7 @@ impl Engine {
         for (index, policy) in compiled.iter_mut().enumerate() {
             policy.index = index;
         }
-        let patterns = FieldPatterns::new(&compiled);
+        let patterns = FieldPatterns::new(&compiled)?;
         Ok(Engine {
             policies: compiled,
             patterns,

@@ -5,12 +5,37 @@
 
 use crate::fnv::BuildFnv;
 use crate::policy::CompiledPolicy;
+use crate::regex_limits::{self, PatternError};
+use crate::rules::naming::contains_term;
 use regex::{RegexSet, SetMatches};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use thiserror::Error;
 
 /// Field names remembered before the memo is cleared; bounds memory.
 const MEMO_LIMIT: usize = 65_536;
+
+/// Field patterns of valid policies that cannot be searched together.
+#[derive(Debug, Error)]
+pub enum FieldPatternsError {
+    /// Compiling one field's patterns of several policies as one set failed.
+    #[error("{}: {path}: {source}", policies_label(policies))]
+    Together {
+        /// Names of the policies whose patterns are in the set.
+        policies: Vec<String>,
+        /// The field they come from, e.g. `spec.naming.fieldNamePattern`.
+        path: &'static str,
+        /// Why the set does not compile.
+        source: PatternError,
+    },
+}
+
+fn policies_label(policies: &[String]) -> String {
+    match policies {
+        [one] => format!("GovernancePolicy {one}"),
+        many => format!("GovernancePolicies {} together", many.join(", ")),
+    }
+}
 
 /// Name and PII-detection patterns of every policy of an engine.
 #[derive(Debug, Default)]
@@ -49,10 +74,12 @@ pub struct FieldFacts {
 }
 
 impl FieldPatterns {
-    /// Compiles the sets; `policies[i].index` must be `i`. The patterns compiled one by
-    /// one before, so the sets compile too.
-    pub fn new(policies: &[CompiledPolicy]) -> FieldPatterns {
+    /// Compiles the sets; `policies[i].index` must be `i`. Every pattern compiled on its
+    /// own before, but the patterns of several policies together can still exceed the
+    /// size limit: that names the policies instead of failing later.
+    pub fn new(policies: &[CompiledPolicy]) -> Result<FieldPatterns, FieldPatternsError> {
         let mut names = Vec::new();
+        let mut name_owner = Vec::new();
         let mut name_slot = Vec::with_capacity(policies.len());
         let mut pii = Vec::new();
         let mut pii_owner = Vec::new();
@@ -62,8 +89,9 @@ impl FieldPatterns {
             for (t, term) in terms.enumerate() {
                 avoided.push((i, t, term.avoid.clone()));
             }
-            name_slot.push(p.field_name.as_ref().map(|r| {
+            name_slot.push(p.naming.field_name.as_ref().map(|r| {
                 names.push(r.as_str().to_string());
+                name_owner.push(i);
                 names.len() - 1
             }));
             for pattern in p
@@ -77,18 +105,31 @@ impl FieldPatterns {
                 pii_owner.push(i);
             }
         }
-        let set = |patterns: &[String]| {
-            (!patterns.is_empty())
-                .then(|| RegexSet::new(patterns).expect("patterns compiled individually"))
+        let set = |patterns: &[String], owners: &[usize], path: &'static str| {
+            if patterns.is_empty() {
+                return Ok(None);
+            }
+            regex_limits::set(patterns).map(Some).map_err(|source| {
+                let mut owners = owners.to_vec();
+                owners.dedup();
+                FieldPatternsError::Together {
+                    policies: owners
+                        .into_iter()
+                        .map(|i| policies[i].name.to_string())
+                        .collect(),
+                    path,
+                    source,
+                }
+            })
         };
-        FieldPatterns {
+        Ok(FieldPatterns {
             memo: RwLock::default(),
-            names: set(&names),
+            names: set(&names, &name_owner, "spec.naming.fieldNamePattern")?,
             name_slot,
-            pii: set(&pii),
+            pii: set(&pii, &pii_owner, "spec.piiDetection.fieldPatterns")?,
             pii_owner,
             avoided,
-        }
+        })
     }
 
     /// What every policy's patterns say about a field name, searched at most once per name.
@@ -124,7 +165,7 @@ impl FieldPatterns {
             avoided: self
                 .avoided
                 .iter()
-                .filter(|(_, _, term)| crate::checks::contains_term(name, term))
+                .filter(|(_, _, term)| contains_term(name, term))
                 .map(|(policy, index, _)| (*policy, *index))
                 .collect(),
         }

@@ -12,6 +12,17 @@
 //!    as conflicts;
 //! 4. each policy checks the effective product on its own ([`checks`]): findings of
 //!    `Enforce` policies are violations, of `Audit` policies warnings.
+//!
+//! Layout: the rules of a policy come in families, one module each under [`rules`] —
+//! [`rules::naming`], [`rules::classification`] (with PII detection),
+//! [`rules::masking`], [`rules::encryption`], [`rules::retention`], [`rules::access`],
+//! [`rules::quality`], [`rules::compliance_tags`]. A family's module holds its error
+//! type, the validation and compilation of its part of a policy, its defaults and its
+//! checks. [`policy`], [`defaults`] and [`checks`] only run the families in a fixed
+//! order, so a new rule is a change in one module plus a row of its table test
+//! (`tests/rules.rs`). Shared by all: [`decision`] (what the engine returns),
+//! [`field_patterns`] (every policy's field-name regexes, searched once per name) and
+//! [`regex_limits`] (the limits every policy pattern compiles under).
 #![forbid(unsafe_code)]
 
 pub mod checks;
@@ -21,6 +32,8 @@ mod engine;
 pub mod field_patterns;
 mod fnv;
 pub mod policy;
+pub mod regex_limits;
+pub mod rules;
 pub mod scope;
 mod shared;
 pub mod structure;
@@ -29,7 +42,10 @@ pub use decision::{
     Conflict, Decision, Finding, Mutation, MutationPath, MutationValue, PolicyName, Rule,
 };
 pub use engine::Engine;
+pub use field_patterns::FieldPatternsError;
 pub use policy::{validate_policy, CompiledPolicy, PolicyError, PolicyProblem};
+pub use regex_limits::PatternError;
+pub use rules::RuleError;
 pub use shared::SharedEngine;
 
 /// The name findings of the built-in rules carry in place of a policy name.

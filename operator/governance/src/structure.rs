@@ -213,7 +213,8 @@ pub fn check(product: &DataProduct) -> Vec<Finding> {
                 )),
                 _ => {}
             },
-            QualityCheckType::Pattern => match q.pattern.as_deref().map(regex::Regex::new) {
+            QualityCheckType::Pattern => match q.pattern.as_deref().map(crate::regex_limits::regex)
+            {
                 None => out.push(finding(
                     format!("{path}.pattern"),
                     Rule::Quality,

@@ -320,3 +320,84 @@ fn policy_validation_catches_inconsistent_levels_and_empty_rules() {
     }
     assert!(meshplane_governance::validate_policy(&policies(&[PLATFORM_POLICY])[0]).is_empty());
 }
+
+/// Twelve patterns that compile one by one (`\w` is every Unicode word character) but
+/// exceed the regex size limit as one set.
+fn oversized_patterns() -> Vec<String> {
+    (1..=12).map(|i| format!("'\\w{{30}}x{i}'")).collect()
+}
+
+#[test]
+fn field_patterns_too_large_together_make_the_policy_invalid_naming_policy_and_field() {
+    let strict = policy(
+        "strict",
+        "Enforce",
+        &format!(
+            "piiDetection: {{ fieldPatterns: [ {} ] }}",
+            oversized_patterns().join(", ")
+        ),
+    );
+    let problems = meshplane_governance::validate_policy(&policies(&[&strict])[0]);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "spec.piiDetection.fieldPatterns");
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("exceed the regex size limit"),
+        "{}",
+        problems[0]
+    );
+    let err = Engine::new(&policies(&[&strict])).unwrap_err().to_string();
+    for expected in [
+        "GovernancePolicy strict",
+        "spec.piiDetection.fieldPatterns",
+        "size limit",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from {err}");
+    }
+}
+
+#[test]
+fn field_name_patterns_of_several_policies_too_large_together_name_every_policy() {
+    let texts: Vec<String> = oversized_patterns()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            policy(
+                &format!("p{i:02}"),
+                "Enforce",
+                &format!("naming: {{ fieldNamePattern: {p} }}"),
+            )
+        })
+        .collect();
+    let all = policies(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+    for p in &all {
+        assert!(meshplane_governance::validate_policy(p).is_empty());
+    }
+    let err = Engine::new(&all).unwrap_err().to_string();
+    assert!(err.starts_with("GovernancePolicies p00, p01,"), "{err}");
+    assert!(
+        err.contains("p11 together: spec.naming.fieldNamePattern"),
+        "{err}"
+    );
+    assert!(err.contains("exceed the regex size limit"), "{err}");
+}
+
+#[test]
+fn a_single_pattern_over_the_size_limit_is_invalid_saying_so() {
+    let huge = policy(
+        "huge",
+        "Enforce",
+        "naming: { productNamePattern: '\\w{2000}' }",
+    );
+    let problems = meshplane_governance::validate_policy(&policies(&[&huge])[0]);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "spec.naming.productNamePattern");
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("exceeds the regex size limit"),
+        "{}",
+        problems[0]
+    );
+}

@@ -1,8 +1,8 @@
 //! `meshplane controller`: reconciles DataProducts into storage, workloads, access and
 //! monitoring.
 
-use crate::catalog_api::{self, CatalogState};
-use clap::Args;
+use clap::{Args, ValueEnum};
+use meshplane_catalog::{CatalogState, Ui};
 use meshplane_controller::{run as run_controller, Context, Credentials};
 use meshplane_effects::catalog_feed::{keep_catalog_current, SharedCatalog};
 use meshplane_effects::kafka::KafkaAdmin;
@@ -13,6 +13,22 @@ use meshplane_governance::SharedEngine;
 use meshplane_planner::{PlatformSettings, TopicMode};
 use std::process::ExitCode;
 use std::sync::Arc;
+
+/// The catalog's web UI, shipped in the binary.
+const CATALOG_UI: Ui = Ui {
+    index_html: include_str!("../ui/index.html"),
+    app_js: include_str!("../ui/app.js"),
+    style_css: include_str!("../ui/style.css"),
+};
+
+/// How topics are provisioned.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum TopicModeFlag {
+    /// KafkaTopic resources for Strimzi's topic operator.
+    Strimzi,
+    /// The Kafka admin API on --kafka-bootstrap.
+    Direct,
+}
 
 /// Arguments of `meshplane controller`.
 #[derive(Args)]
@@ -34,10 +50,9 @@ pub struct ControllerArgs {
         default_value = "kafka-kafka-bootstrap.kafka.svc:9092"
     )]
     kafka_bootstrap: String,
-    /// How topics are provisioned: `strimzi` (KafkaTopic resources for Strimzi's topic
-    /// operator) or `direct` (the Kafka admin API on --kafka-bootstrap).
-    #[arg(long, default_value = "strimzi", value_parser = ["strimzi", "direct"])]
-    topic_mode: String,
+    /// How topics are provisioned.
+    #[arg(long, value_enum, default_value_t = TopicModeFlag::Strimzi)]
+    topic_mode: TopicModeFlag,
     /// Strimzi `Kafka` cluster name (the `strimzi.io/cluster` label of KafkaTopics).
     #[arg(long, default_value = "kafka")]
     strimzi_cluster: String,
@@ -114,14 +129,17 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
     let catalog_listener = tokio::net::TcpListener::bind(args.catalog_addr)
         .await
         .with_context(|| format!("cannot listen on {} for the catalog", args.catalog_addr))?;
-    let catalog_app = catalog_api::router(CatalogState {
-        catalog: catalog.clone(),
-        kafka_namespace: format!("kafka://{}", args.kafka_bootstrap),
-    });
+    let catalog_app = meshplane_catalog::router(
+        CatalogState {
+            catalog: catalog.clone(),
+            kafka_namespace: format!("kafka://{}", args.kafka_bootstrap),
+        },
+        CATALOG_UI,
+    );
     let catalog_server =
         tokio::spawn(async move { axum::serve(catalog_listener, catalog_app).await });
     tracing::info!(addr = %args.catalog_addr, "catalog serving");
-    let direct = args.topic_mode == "direct";
+    let direct = args.topic_mode == TopicModeFlag::Direct;
     let kafka = if direct {
         Some(KafkaAdmin::new(&args.kafka_bootstrap).context("direct topic mode")?)
     } else {
@@ -220,4 +238,34 @@ fn identity() -> String {
             .unwrap_or_else(|_| "localhost".into());
         format!("{host}-{}", std::process::id())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    #[test]
+    fn topic_mode_is_strimzi_or_direct_and_nothing_else() {
+        let mode = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.args.topic_mode);
+        assert_eq!(mode(&["controller"]).unwrap(), TopicModeFlag::Strimzi);
+        assert_eq!(
+            mode(&["controller", "--topic-mode", "direct"]).unwrap(),
+            TopicModeFlag::Direct
+        );
+        let error = mode(&["controller", "--topic-mode=kraft"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("[possible values: strimzi, direct]"),
+            "{error}"
+        );
+    }
 }

@@ -1,7 +1,6 @@
 //! `meshplane`: one binary, one image, with a subcommand per process.
 #![forbid(unsafe_code)]
 
-mod catalog_api;
 mod catalog_cli;
 mod controller;
 mod ingest;

@@ -294,7 +294,7 @@ fn render(
             "{}",
             serde_yaml::to_string(&decision.effective).expect("product serializes")
         );
-        for object in &desired.objects {
+        for object in &desired.children.manifests() {
             let _ = writeln!(out, "---");
             let _ = write!(
                 out,

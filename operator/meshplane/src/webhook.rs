@@ -204,10 +204,16 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
     let tls = RustlsConfig::from_pem(cert, key)
         .await
         .context("failed to load the serving certificate")?;
+    // The policy watch's counters, on the port already served: no second listener to
+    // configure, and scrapers reach it with the webhook's CA.
+    let app = router(state).route(
+        "/metrics",
+        axum::routing::get(|| async { meshplane_effects::policies::render_metrics() }),
+    );
     let handle = axum_server::Handle::new();
     let server = axum_server::bind_rustls(args.listen, tls.clone())
         .handle(handle.clone())
-        .serve(router(state).into_make_service());
+        .serve(app.into_make_service());
     let server = tokio::spawn(server);
     let ca = match &certificates {
         Certificates::Managed { bundle } => &bundle.ca_cert_pem,

@@ -152,6 +152,27 @@ fn bad_input_exits_2_with_a_clear_message() {
 }
 
 #[test]
+fn a_policy_whose_patterns_are_too_large_together_exits_2_naming_policy_and_field() {
+    let out = meshplane(&[
+        "plan",
+        "-f",
+        "examples/orders.yaml",
+        "-p",
+        "operator/meshplane/tests/fixtures/oversized-patterns-policy.yaml",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("GovernancePolicy strict is invalid")
+            && err.contains(
+                "spec.piiDetection.fieldPatterns: the combined patterns exceed the regex size limit"
+            ),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn committed_crds_match_the_rust_types() {
     let out = meshplane(&["crds"]);
     assert!(out.status.success());

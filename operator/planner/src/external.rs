@@ -37,6 +37,16 @@ pub enum TopicRole {
     StreamOutput,
 }
 
+impl TopicRole {
+    /// The value of the topic-role label.
+    pub fn label(self) -> &'static str {
+        match self {
+            TopicRole::Source => "source",
+            TopicRole::StreamOutput => "stream",
+        }
+    }
+}
+
 /// A topic and its configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 /// Label naming the product an object belongs to (`<name>`); with the namespace it is unique.
 pub const PRODUCT_LABEL: &str = "meshplane.dev/product";
+/// Label naming the product's namespace: with [`PRODUCT_LABEL`] it identifies the product
+/// even on children in another namespace (KafkaTopics in the topic operator's).
+pub const PRODUCT_NAMESPACE_LABEL: &str = "meshplane.dev/product-namespace";
 /// Label naming the product's domain.
 pub const DOMAIN_LABEL: &str = "meshplane.dev/domain";
 /// Value of `app.kubernetes.io/managed-by`.
@@ -32,6 +35,14 @@ pub fn for_child(product: &DataProduct, component: &str) -> BTreeMap<String, Str
             MANAGED_BY.to_string(),
         ),
         (PRODUCT_LABEL.to_string(), name),
+        (
+            PRODUCT_NAMESPACE_LABEL.to_string(),
+            product
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        ),
         (DOMAIN_LABEL.to_string(), product.spec.domain.clone()),
     ])
 }
@@ -48,4 +59,12 @@ pub fn worker_selector(product: &DataProduct) -> BTreeMap<String, String> {
             product.metadata.name.clone().unwrap_or_default(),
         ),
     ])
+}
+
+/// The label selector that finds every child of a product (in any namespace).
+pub fn children_selector(product: &DataProduct) -> String {
+    format!(
+        "app.kubernetes.io/managed-by={MANAGED_BY},{PRODUCT_LABEL}={}",
+        product.metadata.name.as_deref().unwrap_or_default()
+    )
 }

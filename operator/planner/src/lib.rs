@@ -5,13 +5,26 @@
 //! effects layer applies what this returns; nothing here performs I/O.
 #![forbid(unsafe_code)]
 
+//! Where things live: [`children`] (the typed children and the table of their kinds),
+//! [`meta`] (names, labels, owner references), [`workload`] (the worker's plan, pods,
+//! Deployment or CronJob), [`access`] (worker and reader RBAC), [`monitoring`], [`cdc`]
+//! (the Debezium connector), [`topics`] (Strimzi KafkaTopics) and [`external`] (what
+//! lives outside the cluster: bucket and Kafka topics).
+
+pub mod access;
+pub mod cdc;
+pub mod children;
 pub mod external;
-pub mod kubernetes;
 pub mod labels;
+pub mod meta;
 pub mod monitoring;
 pub mod names;
+pub mod prune;
 pub mod settings;
+pub mod topics;
+pub mod workload;
 
+pub use children::{child_kind, ChildId, ChildKind, Children, Workload, CHILD_KINDS};
 pub use external::{BucketSpec, TopicRole, TopicSpec};
 pub use settings::{PlatformSettings, TopicMode};
 
@@ -29,8 +42,16 @@ pub struct DesiredState {
     pub topics: Vec<TopicSpec>,
     /// The worker's plan.
     pub ingest_plan: IngestPlan,
-    /// Kubernetes manifests, in apply order.
-    pub objects: Vec<serde_json::Value>,
+    /// Kubernetes children (shown as `objects`, the manifests in apply order).
+    #[serde(rename = "objects", serialize_with = "serialize_manifests")]
+    pub children: Children,
+}
+
+fn serialize_manifests<S: serde::Serializer>(
+    children: &Children,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&children.manifests(), serializer)
 }
 
 /// Why a product cannot be planned. Admission rejects these first; the planner still
@@ -61,13 +82,39 @@ pub enum PlanError {
 pub fn plan(product: &DataProduct, settings: &PlatformSettings) -> Result<DesiredState, PlanError> {
     let bucket = external::bucket(product, settings)?;
     let topics = external::topics(product, settings)?;
-    let ingest_plan = kubernetes::ingest_plan(product, settings, &bucket, &topics)?;
-    let objects = kubernetes::objects(product, settings, &bucket, &topics, &ingest_plan)?;
+    let ingest_plan = workload::ingest_plan(product, settings, &bucket, &topics)?;
+    let (worker_account, worker_role, worker_binding) = access::worker_access(product, settings);
+    let (reader_role, reader_binding) = access::reader_access(product);
+    let monitoring::Monitoring {
+        service_monitor,
+        slo_rules,
+        dashboard,
+    } = monitoring::objects(product, settings, &bucket)?;
+    let children = Children {
+        kafka_topics: topics::topic_objects(product, settings, &topics),
+        cdc_connector: product
+            .spec
+            .source
+            .cdc
+            .as_ref()
+            .map(|cdc| cdc::kafka_connector(product, settings, cdc)),
+        plan: workload::plan_config_map(product, &ingest_plan),
+        worker_account,
+        worker_role,
+        worker_binding,
+        reader_role,
+        reader_binding,
+        workload: workload::workload(product, settings),
+        metrics_service: workload::metrics_service(product, settings),
+        service_monitor,
+        slo_rules,
+        dashboard,
+    };
     Ok(DesiredState {
         bucket,
         topics,
         ingest_plan,
-        objects,
+        children,
     })
 }
 

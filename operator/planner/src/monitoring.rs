@@ -2,7 +2,7 @@
 //! The metric names are the ones `meshplane ingest` exports.
 
 use crate::external::BucketSpec;
-use crate::kubernetes::child_meta;
+use crate::meta::child_meta;
 use crate::settings::PlatformSettings;
 use crate::{labels, names, product_key, PlanError};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -14,12 +14,22 @@ use std::collections::BTreeMap;
 /// Label Grafana's dashboard sidecar looks for.
 pub const DASHBOARD_LABEL: &str = "grafana_dashboard";
 
+/// The monitoring children of a product.
+pub struct Monitoring {
+    /// prometheus-operator ServiceMonitor selecting the metrics Service.
+    pub service_monitor: Value,
+    /// PrometheusRule with the SLO alerts.
+    pub slo_rules: Value,
+    /// Grafana dashboard.
+    pub dashboard: ConfigMap,
+}
+
 /// ServiceMonitor, PrometheusRule and dashboard ConfigMap.
 pub fn objects(
     product: &DataProduct,
     _settings: &PlatformSettings,
     bucket: &BucketSpec,
-) -> Result<Vec<Value>, PlanError> {
+) -> Result<Monitoring, PlanError> {
     let name = product.metadata.name.clone().unwrap_or_default();
     let key = product_key(product);
     let selector = labels::for_child(product, "ingest");
@@ -102,11 +112,11 @@ pub fn objects(
         )])),
         ..ConfigMap::default()
     };
-    Ok(vec![
+    Ok(Monitoring {
         service_monitor,
-        prometheus_rule,
-        serde_json::to_value(&dashboard).expect("ConfigMap serializes"),
-    ])
+        slo_rules: prometheus_rule,
+        dashboard,
+    })
 }
 
 fn panel(id: u32, title: &str, expr: String, unit: &str, x: u32, y: u32) -> Value {

@@ -32,7 +32,8 @@ fn admitted(example: &str) -> DataProduct {
 
 fn kinds(state: &DesiredState) -> Vec<String> {
     state
-        .objects
+        .children
+        .manifests()
         .iter()
         .map(|o| {
             format!(
@@ -44,10 +45,11 @@ fn kinds(state: &DesiredState) -> Vec<String> {
         .collect()
 }
 
-fn object<'a>(state: &'a DesiredState, kind: &str) -> &'a Value {
+fn object(state: &DesiredState, kind: &str) -> Value {
     state
-        .objects
-        .iter()
+        .children
+        .manifests()
+        .into_iter()
         .find(|o| o["kind"] == kind)
         .unwrap_or_else(|| panic!("no {kind}"))
 }
@@ -95,7 +97,7 @@ fn orders_gets_every_kubernetes_object_owned_and_labelled() {
             "{expected} missing from {names:?}"
         );
     }
-    for o in &state.objects {
+    for o in &state.children.manifests() {
         let meta = &o["metadata"];
         assert_eq!(
             meta["labels"]["app.kubernetes.io/managed-by"], "meshplane",
@@ -283,8 +285,8 @@ fn the_freshness_slo_becomes_an_alert_and_the_dashboard_has_the_four_graphs() {
         text.contains("meshplane_ingest_freshness_seconds{product=\\\"orders/orders\\\"}) > 600"),
         "{text}"
     );
-    let dashboard = state
-        .objects
+    let manifests = state.children.manifests();
+    let dashboard = manifests
         .iter()
         .find(|o| o["metadata"]["name"] == "orders-dashboard")
         .unwrap();
@@ -307,8 +309,8 @@ fn readers_are_bound_to_the_read_credentials_role() {
         &PlatformSettings::default(),
     )
     .unwrap();
-    let binding = state
-        .objects
+    let manifests = state.children.manifests();
+    let binding = manifests
         .iter()
         .find(|o| o["kind"] == "RoleBinding" && o["metadata"]["name"] == "orders-readers")
         .unwrap();

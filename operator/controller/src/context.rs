@@ -1,0 +1,156 @@
+//! What a reconcile needs: clients, the engine, settings, metrics, and the little state
+//! kept between reconciles (failures for backoff, last full passes, changed children).
+
+use crate::error::ReconcileError;
+use crate::secrets::Credentials;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Client, Resource, ResourceExt};
+use meshplane_api::{DataProduct, DataProductStatus};
+use meshplane_effects::kafka::KafkaAdmin;
+use meshplane_governance::SharedEngine;
+use meshplane_planner::{ChildId, PlatformSettings};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// Locks a mutex, recovering the data if a holder panicked.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a reconcile needs.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// The governance engine in force.
+    pub engine: Arc<SharedEngine>,
+    /// Platform settings for the planner.
+    pub settings: PlatformSettings,
+    /// Object store client.
+    pub s3: aws_sdk_s3::Client,
+    /// Kafka admin client, in direct topic mode.
+    pub kafka: Option<KafkaAdmin>,
+    /// Key pairs handed to workers and readers.
+    pub credentials: Credentials,
+    /// Reconciles running at once.
+    pub concurrency: u16,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
+    /// Publishes Kubernetes Events on products.
+    pub(crate) recorder: Recorder,
+    /// Consecutive failures per product, for exponential backoff and bounded clean-up.
+    pub(crate) failures: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
+    /// Failed clean-up attempts per product being deleted.
+    pub(crate) cleanup_attempts: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
+    /// Fingerprint and time of each product's last complete provisioning pass.
+    pub(crate) provisioned: Mutex<HashMap<ObjectRef<DataProduct>, (u64, std::time::Instant)>>,
+    /// Namespaces whose shared Secrets (S3 credentials, masking key) are known to exist.
+    pub(crate) namespaces_with_secrets: Mutex<std::collections::HashSet<String>>,
+    /// Products one of whose children changed (edited or deleted by someone else): their
+    /// next reconcile is a full pass, never the refresh shortcut.
+    pub(crate) children_changed: Mutex<HashSet<ObjectRef<DataProduct>>>,
+    /// resourceVersion of each child as this controller last wrote it, so the watch of
+    /// children can tell its own writes from others'.
+    pub(crate) written: Mutex<HashMap<ChildId, String>>,
+}
+
+impl Context {
+    /// A context with no failures recorded.
+    pub fn new(
+        client: Client,
+        engine: Arc<SharedEngine>,
+        settings: PlatformSettings,
+        s3: aws_sdk_s3::Client,
+        kafka: Option<KafkaAdmin>,
+        credentials: Credentials,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "meshplane-controller".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Context {
+            client,
+            engine,
+            settings,
+            s3,
+            kafka,
+            credentials,
+            concurrency: 16,
+            recorder,
+            metrics: crate::metrics::Metrics::default(),
+            failures: Mutex::default(),
+            cleanup_attempts: Mutex::default(),
+            provisioned: Mutex::default(),
+            namespaces_with_secrets: Mutex::default(),
+            children_changed: Mutex::default(),
+            written: Mutex::default(),
+        }
+    }
+}
+
+impl Context {
+    /// Notes that a child of `product` was changed by someone else.
+    pub(crate) fn mark_children_changed(&self, product: ObjectRef<DataProduct>) {
+        lock(&self.children_changed).insert(product);
+    }
+
+    /// Takes the note that a child of `product` changed.
+    pub(crate) fn take_children_changed(&self, product: &DataProduct) -> bool {
+        lock(&self.children_changed).remove(&ObjectRef::from_obj(product))
+    }
+}
+
+/// Records an Event on the product; a failure to record is logged, never fatal.
+pub(crate) async fn event(
+    ctx: &Context,
+    product: &DataProduct,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &product.object_ref(&())).await {
+        tracing::warn!(product = %key(product), error = %e, "failed to record an event");
+    }
+}
+
+pub(crate) fn key(product: &DataProduct) -> String {
+    format!(
+        "{}/{}",
+        product.namespace().unwrap_or_default(),
+        product.name_any()
+    )
+}
+
+/// Writes the status when it differs from the stored one (so writes never re-trigger).
+pub(crate) async fn write_status(
+    ctx: &Context,
+    product: &DataProduct,
+    status: DataProductStatus,
+) -> Result<(), ReconcileError> {
+    if product.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let api: Api<DataProduct> =
+        Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    api.patch_status(
+        &product.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({ "status": status })),
+    )
+    .await
+    .map_err(|source| ReconcileError::Status {
+        product: key(product),
+        source,
+    })?;
+    Ok(())
+}

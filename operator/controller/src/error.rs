@@ -1,0 +1,76 @@
+//! Why a reconcile failed: one variant per step that can fail, the cause kept.
+
+use meshplane_effects::apply::ApplyError;
+use meshplane_effects::kafka::KafkaAdminError;
+use meshplane_effects::s3::S3Error;
+use meshplane_effects::secrets::SecretError;
+use meshplane_effects::strimzi::StrimziError;
+use meshplane_planner::PlanError;
+use thiserror::Error;
+
+/// A step of a reconcile failed; retried with backoff.
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    /// The product could not be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The bucket could not be provisioned.
+    #[error(transparent)]
+    Storage(#[from] S3Error),
+    /// A Kubernetes child could not be applied.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// A topic could not be provisioned through the Kafka admin API.
+    #[error(transparent)]
+    Topic(#[from] KafkaAdminError),
+    /// A KafkaTopic could not be read or released.
+    #[error(transparent)]
+    KafkaTopic(#[from] StrimziError),
+    /// A Secret the workload references could not be created.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// Direct topic mode without a Kafka admin client (a configuration error).
+    #[error("topic mode is direct but no Kafka admin client is configured")]
+    NoKafkaAdmin,
+    /// The finalizer could not be added or removed.
+    #[error("failed to update the finalizers of {product}: {source}")]
+    Finalizer {
+        /// `namespace/name`.
+        product: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// The ingestion Deployment could not be read.
+    #[error("failed to read the ingestion Deployment of {product}: {source}")]
+    Workload {
+        /// `namespace/name`.
+        product: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// The status could not be written.
+    #[error("failed to write the status of {product}: {source}")]
+    Status {
+        /// `namespace/name`.
+        product: String,
+        /// Cause.
+        source: kube::Error,
+    },
+}
+
+impl ReconcileError {
+    /// A short stable label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ReconcileError::Plan(_) => "plan",
+            ReconcileError::Storage(_) => "storage",
+            ReconcileError::Apply(_) => "apply",
+            ReconcileError::Topic(_) | ReconcileError::NoKafkaAdmin => "topic",
+            ReconcileError::KafkaTopic(_) => "kafkatopic",
+            ReconcileError::Secret(_) => "secret",
+            ReconcileError::Finalizer { .. } => "finalizer",
+            ReconcileError::Workload { .. } => "workload",
+            ReconcileError::Status { .. } => "status",
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! What makes a product reconcile: a change of the product, a policy change (every
+//! product), and a change of one of its children by someone else. The last is told apart
+//! from the controller's own writes and from status-only updates, so that a deleted or
+//! hand-edited child gets a full pass within seconds instead of at the next resync, while
+//! a worker Deployment's status only refreshes `IngestionReady`.
+
+use crate::context::{lock, Context};
+use crate::reconcile::{error_policy, reconcile};
+use futures::{Stream, StreamExt};
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{watcher, WatchStreamExt};
+use meshplane_api::DataProduct;
+use meshplane_effects::apply::api_resource;
+use meshplane_planner::labels::{MANAGED_BY, PRODUCT_LABEL, PRODUCT_NAMESPACE_LABEL};
+use meshplane_planner::{ChildId, ChildKind, CHILD_KINDS};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Kinds whose objects have a status that others update (a Deployment's replicas, a
+/// KafkaTopic's readiness): for these, an event with an unchanged generation, labels and
+/// annotations is a status update, not a change of the child.
+fn has_status(kind: &ChildKind) -> bool {
+    matches!(
+        kind.kind,
+        "Deployment" | "CronJob" | "KafkaTopic" | "KafkaConnector"
+    )
+}
+
+/// The product a child belongs to: its controller owner, or its product labels (children
+/// in another namespace cannot have an owner reference).
+fn owner_of(child: &DynamicObject) -> Option<ObjectRef<DataProduct>> {
+    let namespace = child.metadata.namespace.clone().unwrap_or_default();
+    let owned = child
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "DataProduct" && o.controller == Some(true));
+    if let Some(owner) = owned {
+        return Some(ObjectRef::new(&owner.name).within(&namespace));
+    }
+    let labels = child.metadata.labels.as_ref()?;
+    let name = labels.get(PRODUCT_LABEL)?;
+    let product_namespace = labels.get(PRODUCT_NAMESPACE_LABEL)?;
+    Some(ObjectRef::new(name).within(product_namespace))
+}
+
+/// What of a child counts as its shape, for telling a status update from a change.
+fn shape(kind: &ChildKind, child: &DynamicObject) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    child.metadata.labels.hash(&mut hasher);
+    child.metadata.annotations.hash(&mut hasher);
+    if has_status(kind) {
+        child.metadata.generation.hash(&mut hasher);
+    } else {
+        // Objects without a status change only when someone changes them.
+        child.metadata.resource_version.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// A stream of products to reconcile because one of their children was touched; marks
+/// the product for a full pass when the child was changed by someone else.
+fn child_triggers(
+    ctx: Arc<Context>,
+    kind: &'static ChildKind,
+) -> impl Stream<Item = Result<ObjectRef<DataProduct>, watcher::Error>> + Send {
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &api_resource(kind));
+    let config =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    let mut shapes: HashMap<ChildId, u64> = HashMap::new();
+    watcher(api, config)
+        .default_backoff()
+        .filter_map(move |event| {
+            let found = match event {
+                Err(e) => Some(Err(e)),
+                Ok(watcher::Event::Apply(child) | watcher::Event::InitApply(child)) => {
+                    let id = child_id(kind, &child);
+                    let shape = shape(kind, &child);
+                    let ours = child.metadata.resource_version.is_some()
+                        && lock(&ctx.written).get(&id) == child.metadata.resource_version.as_ref();
+                    let changed = shapes.insert(id, shape) != Some(shape);
+                    owner_of(&child).map(|product| {
+                        if changed && !ours {
+                            ctx.mark_children_changed(product.clone());
+                        }
+                        Ok(product)
+                    })
+                }
+                Ok(watcher::Event::Delete(child)) => {
+                    let id = child_id(kind, &child);
+                    shapes.remove(&id);
+                    lock(&ctx.written).remove(&id);
+                    owner_of(&child).map(|product| {
+                        ctx.mark_children_changed(product.clone());
+                        Ok(product)
+                    })
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            };
+            futures::future::ready(found)
+        })
+}
+
+fn child_id(kind: &ChildKind, child: &DynamicObject) -> ChildId {
+    ChildId {
+        kind: kind.kind.to_string(),
+        namespace: child.metadata.namespace.clone().unwrap_or_default(),
+        name: child.metadata.name.clone().unwrap_or_default(),
+    }
+}
+
+/// Runs the DataProduct controller until shutdown. `policy_generation` ticks whenever
+/// the engine is rebuilt; every product is then re-evaluated.
+pub async fn run(
+    ctx: Arc<Context>,
+    policy_generation: tokio::sync::watch::Receiver<u64>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let products: Api<DataProduct> = Api::all(ctx.client.clone());
+    let policy_changes = futures::stream::unfold(policy_generation, |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    });
+    let children = futures::stream::select_all(
+        CHILD_KINDS
+            .iter()
+            .map(|kind| child_triggers(ctx.clone(), kind).boxed()),
+    );
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.concurrency);
+    Controller::new(products, watcher::Config::default())
+        .with_config(config)
+        .reconcile_on(children.filter_map(|r| {
+            futures::future::ready(match r {
+                Ok(product) => Some(product),
+                Err(e) => {
+                    tracing::debug!(error = %e, "watching children failed; retrying");
+                    None
+                }
+            })
+        }))
+        .reconcile_all_on(policy_changes)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(product = %object, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        })
+        .await;
+}

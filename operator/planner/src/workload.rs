@@ -1,0 +1,366 @@
+//! The ingestion workload: the worker's plan, its ConfigMap, the pod template, the
+//! Deployment (streams) or CronJob (scheduled runs), and the headless metrics Service.
+
+use crate::external::{BucketSpec, TopicRole, TopicSpec};
+use crate::meta::child_meta;
+use crate::settings::PlatformSettings;
+use crate::{labels, names, product_key, PlanError, Workload};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use meshplane_api::duration;
+use meshplane_api::ingest_plan::{
+    HttpPlan, IngestPlan, KafkaPlan, PlanInput, PlanSource, PlannedField, ProductsPlan,
+    PLAN_CONFIGMAP_KEY,
+};
+use meshplane_api::{Classification, DataProduct, Granularity, MaskingStrategy};
+use std::collections::BTreeMap;
+
+/// Where the plan is mounted in the worker.
+pub const PLAN_MOUNT_PATH: &str = "/etc/meshplane";
+
+/// Name of the workers' ServiceAccount, Role, RoleBinding and workload.
+pub fn worker_name(product: &DataProduct) -> String {
+    names::child(
+        product.metadata.name.as_deref().unwrap_or_default(),
+        "ingest",
+    )
+}
+
+/// Name of the ConfigMap holding the worker's plan.
+pub fn plan_map_name(product: &DataProduct) -> String {
+    names::child(
+        product.metadata.name.as_deref().unwrap_or_default(),
+        "ingest-plan",
+    )
+}
+
+/// The worker's plan.
+pub fn ingest_plan(
+    product: &DataProduct,
+    settings: &PlatformSettings,
+    bucket: &BucketSpec,
+    topics: &[TopicSpec],
+) -> Result<IngestPlan, PlanError> {
+    let spec = &product.spec;
+    let key = product_key(product);
+    let name = product.metadata.name.as_deref().unwrap_or_default();
+    let namespace = product.metadata.namespace.as_deref().unwrap_or("default");
+    let incomplete = |what: &str| PlanError::Incomplete {
+        product: key.clone(),
+        what: what.to_string(),
+    };
+    let source_topic = topics.iter().find(|t| t.role == TopicRole::Source);
+    let source = if let Some(topic) = source_topic {
+        PlanSource {
+            kafka: Some(KafkaPlan {
+                bootstrap_servers: settings.kafka_bootstrap_servers.clone(),
+                topic: topic.name.clone(),
+                consumer_group: format!("meshplane.{namespace}.{name}"),
+                change_events: spec.source.cdc.is_some(),
+            }),
+            ..PlanSource::default()
+        }
+    } else if let Some(batch) = &spec.source.batch {
+        PlanSource {
+            http: Some(HttpPlan {
+                url: batch.url.clone(),
+            }),
+            ..PlanSource::default()
+        }
+    } else if let Some(products) = &spec.source.products {
+        PlanSource {
+            products: Some(ProductsPlan {
+                inputs: products
+                    .inputs
+                    .iter()
+                    .map(|input| {
+                        let ns = input.namespace.as_deref().unwrap_or(namespace);
+                        PlanInput {
+                            product: format!("{ns}/{}", input.name),
+                            table: input.name.replace('-', "_"),
+                            bucket: names::bucket(&settings.bucket_prefix, ns, &input.name),
+                            prefix: bucket.table_prefix.clone(),
+                        }
+                    })
+                    .collect(),
+                transform: products.transform.clone(),
+            }),
+            ..PlanSource::default()
+        }
+    } else {
+        return Err(incomplete("no source is set"));
+    };
+    let table = spec.output.table.as_ref();
+    let flush = match table {
+        Some(t) => duration::parse(&t.update_interval).map_err(|source| PlanError::Duration {
+            product: key.clone(),
+            field: "spec.output.table.updateInterval",
+            source,
+        })?,
+        None => std::time::Duration::from_secs(1),
+    };
+    let fields = spec
+        .schema
+        .fields
+        .iter()
+        .map(|f| PlannedField {
+            name: f.name.clone(),
+            field_type: f.field_type,
+            nullable: f.nullable,
+            classification: f.classification.unwrap_or(Classification::Internal),
+            pii: f.is_pii(),
+            // Unmasked PII never reaches an output, even if admission was bypassed.
+            masking: match (f.masking, f.is_pii()) {
+                (Some(MaskingStrategy::None) | None, true) => MaskingStrategy::Hash,
+                (m, _) => m.unwrap_or(MaskingStrategy::None),
+            },
+        })
+        .collect();
+    let partitioning = table.and_then(|t| t.partitioning.as_ref());
+    Ok(IngestPlan {
+        product: key,
+        source,
+        bucket: bucket.name.clone(),
+        table_prefix: bucket.table_prefix.clone(),
+        dead_letter_prefix: bucket.dead_letter_prefix.clone(),
+        fields,
+        partition_field: partitioning.map(|p| p.field.clone()),
+        granularity: partitioning
+            .map(|p| p.granularity)
+            .unwrap_or(Granularity::Hour),
+        flush_interval_seconds: flush.as_secs().max(1),
+        quality: spec.quality.clone(),
+        stream_topic: spec.output.stream.as_ref().map(|s| s.topic.clone()),
+        encryption: bucket.encryption.clone(),
+        kms_key_id: bucket.kms_key_id.clone(),
+    })
+}
+
+/// The plan as the ConfigMap the workers mount.
+pub fn plan_config_map(product: &DataProduct, plan: &IngestPlan) -> ConfigMap {
+    ConfigMap {
+        metadata: child_meta(product, plan_map_name(product), "ingest"),
+        data: Some(BTreeMap::from([(
+            PLAN_CONFIGMAP_KEY.to_string(),
+            serde_json::to_string_pretty(plan).expect("plan serializes"),
+        )])),
+        ..ConfigMap::default()
+    }
+}
+
+/// Long-running workers for streams (Kafka and CDC), a CronJob for everything else.
+pub fn workload(product: &DataProduct, settings: &PlatformSettings) -> Workload {
+    let worker = worker_name(product);
+    let template = worker_pod(product, settings, &worker, &plan_map_name(product));
+    let source = &product.spec.source;
+    if source.kafka.is_some() || source.cdc.is_some() {
+        return Workload::Deployment(Box::new(Deployment {
+            metadata: child_meta(product, worker, "ingest"),
+            spec: Some(DeploymentSpec {
+                // Workers of one product share a consumer group: Kafka divides the
+                // partitions among them and rebalances when one comes or goes.
+                replicas: Some(source.kafka.as_ref().and_then(|k| k.consumers).unwrap_or(1)),
+                selector: LabelSelector {
+                    match_labels: Some(labels::worker_selector(product)),
+                    ..LabelSelector::default()
+                },
+                template,
+                ..DeploymentSpec::default()
+            }),
+            ..Deployment::default()
+        }));
+    }
+    let schedule = source
+        .batch
+        .as_ref()
+        .map(|b| b.schedule.clone())
+        .or_else(|| source.products.as_ref().and_then(|p| p.schedule.clone()))
+        // A derived product without a schedule refreshes hourly, after its inputs.
+        .unwrap_or_else(|| "0 * * * *".to_string());
+    Workload::CronJob(Box::new(CronJob {
+        metadata: child_meta(product, worker, "ingest"),
+        spec: Some(CronJobSpec {
+            schedule,
+            concurrency_policy: Some("Forbid".into()),
+            successful_jobs_history_limit: Some(3),
+            failed_jobs_history_limit: Some(3),
+            job_template: JobTemplateSpec {
+                metadata: None,
+                spec: Some(JobSpec {
+                    backoff_limit: Some(3),
+                    template: PodTemplateSpec {
+                        spec: template.spec.map(|mut s| {
+                            s.restart_policy = Some("OnFailure".into());
+                            s
+                        }),
+                        metadata: template.metadata,
+                    },
+                    ..JobSpec::default()
+                }),
+            },
+            ..CronJobSpec::default()
+        }),
+        ..CronJob::default()
+    }))
+}
+
+/// The headless Service Prometheus scrapes the workers' endpoints through.
+pub fn metrics_service(product: &DataProduct, settings: &PlatformSettings) -> Service {
+    let name = product.metadata.name.clone().unwrap_or_default();
+    Service {
+        metadata: child_meta(product, names::child(&name, "metrics"), "ingest"),
+        spec: Some(ServiceSpec {
+            // Headless: Prometheus scrapes the pods' endpoints; a virtual IP per product
+            // would only use up the cluster's service range.
+            cluster_ip: Some("None".into()),
+            selector: Some(labels::worker_selector(product)),
+            ports: Some(vec![ServicePort {
+                name: Some("metrics".into()),
+                port: i32::from(settings.worker_metrics_port),
+                target_port: Some(IntOrString::String("metrics".into())),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn plain_env(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+fn worker_pod(
+    product: &DataProduct,
+    settings: &PlatformSettings,
+    service_account: &str,
+    plan_map: &str,
+) -> PodTemplateSpec {
+    let probe = |path: &str| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("metrics".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(10),
+        ..Probe::default()
+    };
+    let mut pod_labels = labels::for_child(product, "ingest");
+    pod_labels.extend(labels::worker_selector(product));
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(service_account.into()),
+            // The worker reports the newest committed event time into the product's status.
+            automount_service_account_token: Some(true),
+            // Time to flush open files and commit offsets on SIGTERM.
+            termination_grace_period_seconds: Some(60),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                seccomp_profile: Some(k8s_openapi::api::core::v1::SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..Default::default()
+                }),
+                ..PodSecurityContext::default()
+            }),
+            containers: vec![Container {
+                name: "ingest".into(),
+                image: Some(settings.image.clone()),
+                args: Some(vec![
+                    "ingest".into(),
+                    "--plan".into(),
+                    format!("{PLAN_MOUNT_PATH}/{PLAN_CONFIGMAP_KEY}"),
+                ]),
+                env: Some(vec![
+                    plain_env("MESHPLANE_S3_ENDPOINT", &settings.s3_endpoint),
+                    plain_env("AWS_REGION", &settings.s3_region),
+                    secret_env(
+                        "AWS_ACCESS_KEY_ID",
+                        &settings.s3_credentials_secret,
+                        "access-key-id",
+                    ),
+                    secret_env(
+                        "AWS_SECRET_ACCESS_KEY",
+                        &settings.s3_credentials_secret,
+                        "secret-access-key",
+                    ),
+                    secret_env("MESHPLANE_MASKING_KEY", &settings.masking_key_secret, "key"),
+                    plain_env(
+                        "MESHPLANE_METRICS_ADDR",
+                        &format!("0.0.0.0:{}", settings.worker_metrics_port),
+                    ),
+                ]),
+                ports: Some(vec![ContainerPort {
+                    name: Some("metrics".into()),
+                    container_port: i32::from(settings.worker_metrics_port),
+                    ..ContainerPort::default()
+                }]),
+                liveness_probe: Some(probe("/healthz")),
+                readiness_probe: Some(probe("/readyz")),
+                resources: Some(ResourceRequirements {
+                    requests: Some(BTreeMap::from([
+                        ("cpu".into(), Quantity("250m".into())),
+                        ("memory".into(), Quantity("256Mi".into())),
+                    ])),
+                    limits: Some(BTreeMap::from([("memory".into(), Quantity("1Gi".into()))])),
+                    ..ResourceRequirements::default()
+                }),
+                security_context: Some(SecurityContext {
+                    allow_privilege_escalation: Some(false),
+                    read_only_root_filesystem: Some(true),
+                    capabilities: Some(Capabilities {
+                        drop: Some(vec!["ALL".into()]),
+                        ..Capabilities::default()
+                    }),
+                    ..SecurityContext::default()
+                }),
+                volume_mounts: Some(vec![VolumeMount {
+                    name: "plan".into(),
+                    mount_path: PLAN_MOUNT_PATH.into(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                }]),
+                ..Container::default()
+            }],
+            volumes: Some(vec![Volume {
+                name: "plan".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: plan_map.into(),
+                    ..ConfigMapVolumeSource::default()
+                }),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        }),
+    }
+}
