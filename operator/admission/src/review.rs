@@ -13,7 +13,8 @@ pub enum Endpoint {
     MutateProduct,
     /// Rejects a DataProduct that violates an `Enforce` policy.
     ValidateProduct,
-    /// Rejects a GovernancePolicy whose patterns or limits are unusable.
+    /// Rejects a GovernancePolicy whose patterns or limits are unusable, alone or with
+    /// the policies in force.
     ValidatePolicy,
 }
 
@@ -80,14 +81,20 @@ fn respond(
                 }
             };
             let problems = validate_policy(&policy);
-            if problems.is_empty() {
-                response
-            } else {
+            if !problems.is_empty() {
                 let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-                response.deny(format!(
+                return response.deny(format!(
                     "GovernancePolicy {name} is invalid:\n{}",
                     lines.join("\n")
-                ))
+                ));
+            }
+            // Valid alone, a policy can still not be built into one engine with the
+            // policies in force; the controller would then leave it out of force.
+            match engine.with_policy(&policy) {
+                Ok(_) => response,
+                Err(e) => response.deny(format!(
+                    "GovernancePolicy {name} cannot be put in force with the policies in force: {e}"
+                )),
             }
         }
         Endpoint::MutateProduct | Endpoint::ValidateProduct => {

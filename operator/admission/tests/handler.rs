@@ -247,6 +247,52 @@ async fn a_policy_whose_patterns_are_too_large_together_is_denied_naming_the_fie
 }
 
 #[tokio::test]
+async fn a_policy_valid_alone_but_too_large_with_the_policies_in_force_is_denied() {
+    // As many policies with a wide field name pattern as build into one engine; the
+    // fixture's `wide-12` is one too many.
+    let wide = |i: usize| {
+        let yaml = format!(
+            "apiVersion: meshplane.dev/v1alpha1\nkind: GovernancePolicy\nmetadata: {{ name: wide-{i:02} }}\nspec: {{ naming: {{ fieldNamePattern: '\\w{{30}}x{i}' }} }}\n"
+        );
+        match load_all(&yaml, "policy").unwrap().pop() {
+            Some(Resource::GovernancePolicy(p)) => *p,
+            _ => unreachable!(),
+        }
+    };
+    let in_force = (1..12)
+        .map(|n| (1..=n).map(wide).collect::<Vec<_>>())
+        .map_while(|policies| Engine::new(&policies).ok())
+        .last()
+        .expect("one wide policy builds");
+    let response = router(Arc::new(AdmissionState::new(in_force)))
+        .oneshot(
+            Request::post(VALIDATE_POLICIES_PATH)
+                .header("content-type", "application/json")
+                .body(Body::from(fixture("create-wide-naming-policy.json")))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let review: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(review["response"]["allowed"], false);
+    let message = review["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message
+            .contains("GovernancePolicy wide-12 cannot be put in force with the policies in force")
+            && message.contains("wide-01")
+            && message.contains(
+                "spec.naming.fieldNamePattern: the combined patterns exceed the regex size limit"
+            ),
+        "{message}"
+    );
+    // Alone, or with the usual policies, it is fine.
+    let response = answer(VALIDATE_POLICIES_PATH, "create-wide-naming-policy.json").await;
+    assert_eq!(response["allowed"], true, "{response}");
+}
+
+#[tokio::test]
 async fn malformed_truncated_and_requestless_bodies_get_400() {
     let whole = fixture("create-orders.json");
     for body in [

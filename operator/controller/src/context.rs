@@ -142,10 +142,12 @@ pub(crate) async fn write_status(
     }
     let api: Api<DataProduct> =
         Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    let previous = serde_json::to_value(&product.status).unwrap_or_default();
+    let next = serde_json::to_value(&status).unwrap_or_default();
     api.patch_status(
         &product.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({ "status": status })),
+        &Patch::Merge(serde_json::json!({ "status": merge_patch(&previous, &next) })),
     )
     .await
     .map_err(|source| ReconcileError::Status {
@@ -153,4 +155,48 @@ pub(crate) async fn write_status(
         source,
     })?;
     Ok(())
+}
+
+/// A JSON merge patch from `previous` to `next`: fields `next` no longer has are set to
+/// null (a plain merge of `next` would leave them, e.g. a removed stream topic or cleared
+/// violations); objects are patched field by field, everything else replaced.
+pub(crate) fn merge_patch(
+    previous: &serde_json::Value,
+    next: &serde_json::Value,
+) -> serde_json::Value {
+    use serde_json::Value;
+    match (previous, next) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut patch = serde_json::Map::new();
+            for (key, value) in new {
+                let entry = match old.get(key) {
+                    Some(before) => merge_patch(before, value),
+                    None => value.clone(),
+                };
+                patch.insert(key.clone(), entry);
+            }
+            for key in old.keys().filter(|k| !new.contains_key(*k)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => next.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn fields_that_are_gone_are_nulled_and_the_rest_is_kept() {
+        let previous = json!({"endpoints": {"bucket": "b", "streamTopic": "t"}, "violations": ["x"], "source": "s"});
+        let next = json!({"endpoints": {"bucket": "b"}, "source": "s"});
+        assert_eq!(
+            merge_patch(&previous, &next),
+            json!({"endpoints": {"bucket": "b", "streamTopic": null}, "violations": null, "source": "s"})
+        );
+        assert_eq!(merge_patch(&serde_json::Value::Null, &next), next);
+    }
 }

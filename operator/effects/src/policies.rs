@@ -117,8 +117,9 @@ fn name(policy: &GovernancePolicy) -> String {
 }
 
 /// Rebuilds that left a policy out of force since the process started, by reason.
-/// Plain atomics rather than a registry, so that every process running the policy
-/// watch (controller, webhook) exports them next to its own metrics.
+/// Plain atomics rendered by hand, not a Prometheus registry: this crate does not
+/// depend on `prometheus`, and each process running the policy watch (controller,
+/// webhook) appends [`render_metrics`] to its own `/metrics`.
 static INVALID_POLICY: AtomicU64 = AtomicU64::new(0);
 static ENGINE_KEPT: AtomicU64 = AtomicU64::new(0);
 

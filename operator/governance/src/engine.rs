@@ -34,6 +34,21 @@ impl Engine {
         })
     }
 
+    /// This engine's policies with `policy` added, or in place of the one of the same
+    /// name: what admitting `policy` would put in force. A policy valid on its own can
+    /// still fail here, when its field patterns and the others' are too large together.
+    pub fn with_policy(&self, policy: &GovernancePolicy) -> Result<Engine, PolicyError> {
+        let policies: Vec<GovernancePolicy> = self
+            .policies
+            .iter()
+            .map(|p| &p.policy)
+            .filter(|p| p.metadata.name != policy.metadata.name)
+            .chain([policy])
+            .cloned()
+            .collect();
+        Engine::new(&policies)
+    }
+
     /// The compiled policies, by name.
     pub fn policies(&self) -> &[CompiledPolicy] {
         &self.policies

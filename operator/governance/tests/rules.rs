@@ -383,21 +383,59 @@ fn field_name_patterns_of_several_policies_too_large_together_name_every_policy(
     assert!(err.contains("exceed the regex size limit"), "{err}");
 }
 
+struct InvalidRow {
+    case: &'static str,
+    policy: String,
+    path: &'static str,
+    mentions: &'static [&'static str],
+}
+
+/// One row per way a policy can be unusable, by rule family.
+fn invalid_rows() -> Vec<InvalidRow> {
+    let row = |case, policy: &str, path, mentions| InvalidRow {
+        case,
+        policy: policy.to_string(),
+        path,
+        mentions,
+    };
+    vec![
+        row("preferred term replaces itself", "naming: { preferredTerms: [ { avoid: id, use: id } ] }", "spec.naming.preferredTerms[0]", &["`id`", "both avoided and preferred"]),
+        row("product name pattern does not parse", "naming: { productNamePattern: '(' }", "spec.naming.productNamePattern", &["`(`", "not a valid regular expression"]),
+        row("field name pattern does not parse", "naming: { fieldNamePattern: '[z-a]' }", "spec.naming.fieldNamePattern", &["`[z-a]`", "not a valid regular expression"]),
+        row("a pattern over the size limit", "naming: { productNamePattern: '\\w{2000}' }", "spec.naming.productNamePattern", &["exceeds the regex size limit", "[a-z0-9_]"]),
+        row("PII pattern does not parse", "piiDetection: { fieldPatterns: [ email, '([unclosed' ] }", "spec.piiDetection.fieldPatterns[1]", &["([unclosed"]),
+        row("PII patterns too large together", &format!("piiDetection: {{ fieldPatterns: [ {} ] }}", oversized_patterns().join(", ")), "spec.piiDetection.fieldPatterns", &["combined patterns exceed the regex size limit"]),
+        row("personal data below ordinary fields", "classification: { defaultField: confidential, piiMinimum: internal }", "spec.classification.piiMinimum", &["internal", "confidential"]),
+        row("personal data unmasked", "masking: { pii: none }", "spec.masking.pii", &["`none` is not allowed"]),
+        row("masking level listed twice", "masking: { byClassification: [ { classification: internal, strategy: hash }, { classification: internal, strategy: redact } ] }", "spec.masking.byClassification[1]", &["internal is listed twice"]),
+        row("zero PII retention", "retention: { maxPii: 0d }", "spec.retention.maxPii", &["zero"]),
+        row("malformed retention limit", "retention: { maxByClassification: [ { classification: internal, max: 5x } ] }", "spec.retention.maxByClassification[0].max", &["`5x` is not a duration"]),
+        row("retention level listed twice", "retention: { maxByClassification: [ { classification: internal, max: 5d }, { classification: internal, max: 6d } ] }", "spec.retention.maxByClassification[1]", &["internal is listed twice"]),
+        row("access rule allowing nobody", "access: [ { classification: internal, allowed: [] } ]", "spec.access[0].allowed", &["deny every reader"]),
+        row("reader pattern does not parse", "access: [ { classification: internal, allowed: [ { namePattern: '(' } ] } ]", "spec.access[0].allowed[0].namePattern", &["not a valid regular expression"]),
+        row("tag not a label name", "complianceTags: [ { tag: 'not a label!', whenPii: true } ]", "spec.complianceTags[0].tag", &["`not a label!` cannot be a label name"]),
+        row("tag without a condition", "complianceTags: [ { tag: gdpr } ]", "spec.complianceTags[0]", &["at least one condition"]),
+    ]
+}
+
 #[test]
-fn a_single_pattern_over_the_size_limit_is_invalid_saying_so() {
-    let huge = policy(
-        "huge",
-        "Enforce",
-        "naming: { productNamePattern: '\\w{2000}' }",
-    );
-    let problems = meshplane_governance::validate_policy(&policies(&[&huge])[0]);
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0].path, "spec.naming.productNamePattern");
-    assert!(
-        problems[0]
-            .to_string()
-            .contains("exceeds the regex size limit"),
-        "{}",
-        problems[0]
-    );
+fn every_unusable_rule_is_reported_at_its_path_and_keeps_the_policy_out() {
+    let mut failures = Vec::new();
+    for row in invalid_rows() {
+        let text = policy("p", "Enforce", &row.policy);
+        let parsed = policies(&[&text]);
+        let problems = meshplane_governance::validate_policy(&parsed[0]);
+        let found = problems.iter().any(|p| {
+            let text = p.to_string();
+            p.path == row.path && row.mentions.iter().all(|m| text.contains(m))
+        });
+        let error = Engine::new(&parsed).map(|_| ()).map_err(|e| e.to_string());
+        if !found || !matches!(&error, Err(e) if e.starts_with("GovernancePolicy p is invalid: ")) {
+            failures.push(format!(
+                "{}: expected {} ({:?}); got {problems:#?} and {error:?}",
+                row.case, row.path, row.mentions
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

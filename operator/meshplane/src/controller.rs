@@ -189,7 +189,7 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
     let render = ctx.clone();
     let metrics = tokio::spawn(crate::serve_metrics(
         args.metrics_addr,
-        move || render.metrics.render(),
+        move || render.metrics.render() + &meshplane_effects::policies::render_metrics(),
         ready_rx,
     ));
     let lease = LeaseSettings {
