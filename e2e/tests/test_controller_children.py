@@ -88,7 +88,7 @@ def test_a_deleted_or_edited_child_is_restored_within_seconds(controller, namesp
     wait_until(lambda: kubectl_json("-n", namespace, "get", "configmap", "orders-ingest-plan")["data"]["plan.json"] == plan,
                20, "the edited plan ConfigMap to be restored")
 
-    # A status-only change of the workload is not a change of the child: no full pass loop.
+    # Restoring is a full pass like any other: the product stays Ready throughout.
     assert condition(namespace, "orders", "Ready")["status"] == "True"
 
 
