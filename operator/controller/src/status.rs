@@ -35,6 +35,35 @@ pub struct StorageReport {
     pub expiration_days: u64,
 }
 
+impl StorageReport {
+    /// The StorageReady reason.
+    pub fn reason(&self) -> &'static str {
+        if !self.created && !self.repaired.is_empty() {
+            "DriftRepaired"
+        } else {
+            "BucketReady"
+        }
+    }
+
+    /// What happened to the bucket, for the condition and the step's Event.
+    pub fn message(&self) -> String {
+        if self.created {
+            format!("bucket {} created", self.bucket)
+        } else if !self.repaired.is_empty() {
+            format!(
+                "bucket {} drift repaired: {}",
+                self.bucket,
+                self.repaired.join(", ")
+            )
+        } else {
+            format!(
+                "bucket {} encrypted, expiring after {} days",
+                self.bucket, self.expiration_days
+            )
+        }
+    }
+}
+
 /// The children step: server-side apply, then pruning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChildrenReport {
@@ -133,27 +162,7 @@ pub fn derive_status(
         status_decided(&mut put, decide);
     }
     if let Some(storage) = &reports.storage {
-        let (reason, message) = if storage.created {
-            ("BucketReady", format!("bucket {} created", storage.bucket))
-        } else if !storage.repaired.is_empty() {
-            (
-                "DriftRepaired",
-                format!(
-                    "bucket {} drift repaired: {}",
-                    storage.bucket,
-                    storage.repaired.join(", ")
-                ),
-            )
-        } else {
-            (
-                "BucketReady",
-                format!(
-                    "bucket {} encrypted, expiring after {} days",
-                    storage.bucket, storage.expiration_days
-                ),
-            )
-        };
-        put(StorageReady, true, reason, message);
+        put(StorageReady, true, storage.reason(), storage.message());
     }
     if let Some(workload) = &reports.workload {
         put(

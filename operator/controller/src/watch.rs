@@ -18,16 +18,6 @@ use meshplane_planner::{ChildId, ChildKind, CHILD_KINDS};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Kinds whose objects have a status that others update (a Deployment's replicas, a
-/// KafkaTopic's readiness): for these, an event with an unchanged generation, labels and
-/// annotations is a status update, not a change of the child.
-fn has_status(kind: &ChildKind) -> bool {
-    matches!(
-        kind.kind,
-        "Deployment" | "CronJob" | "KafkaTopic" | "KafkaConnector"
-    )
-}
-
 /// The product a child belongs to: its controller owner, or its product labels (children
 /// in another namespace cannot have an owner reference).
 fn owner_of(child: &DynamicObject) -> Option<ObjectRef<DataProduct>> {
@@ -53,7 +43,7 @@ fn shape(kind: &ChildKind, child: &DynamicObject) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     child.metadata.labels.hash(&mut hasher);
     child.metadata.annotations.hash(&mut hasher);
-    if has_status(kind) {
+    if kind.has_status {
         child.metadata.generation.hash(&mut hasher);
     } else {
         // Objects without a status change only when someone changes them.

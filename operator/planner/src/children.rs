@@ -27,6 +27,10 @@ pub struct ChildKind {
     pub plural: &'static str,
     /// Whether objects of the kind live in a namespace.
     pub namespaced: bool,
+    /// Whether others update a status of its objects (a Deployment's replicas, a
+    /// KafkaTopic's readiness): an update with unchanged generation, labels and
+    /// annotations is then a status update, not a change of the child.
+    pub has_status: bool,
 }
 
 impl ChildKind {
@@ -45,6 +49,7 @@ const fn kind(
     version: &'static str,
     kind: &'static str,
     plural: &'static str,
+    has_status: bool,
 ) -> ChildKind {
     ChildKind {
         group,
@@ -52,41 +57,52 @@ const fn kind(
         kind,
         plural,
         namespaced: true,
+        has_status,
     }
 }
 
 /// Every kind of child the planner renders.
 pub const CHILD_KINDS: [ChildKind; 11] = [
-    kind("", "v1", "ConfigMap", "configmaps"),
-    kind("", "v1", "ServiceAccount", "serviceaccounts"),
-    kind("", "v1", "Service", "services"),
-    kind("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    kind("", "v1", "ConfigMap", "configmaps", false),
+    kind("", "v1", "ServiceAccount", "serviceaccounts", false),
+    kind("", "v1", "Service", "services", false),
+    kind("rbac.authorization.k8s.io", "v1", "Role", "roles", false),
     kind(
         "rbac.authorization.k8s.io",
         "v1",
         "RoleBinding",
         "rolebindings",
+        false,
     ),
-    kind("apps", "v1", "Deployment", "deployments"),
-    kind("batch", "v1", "CronJob", "cronjobs"),
+    kind("apps", "v1", "Deployment", "deployments", true),
+    kind("batch", "v1", "CronJob", "cronjobs", true),
     kind(
         "monitoring.coreos.com",
         "v1",
         "ServiceMonitor",
         "servicemonitors",
+        false,
     ),
     kind(
         "monitoring.coreos.com",
         "v1",
         "PrometheusRule",
         "prometheusrules",
+        false,
     ),
-    kind("kafka.strimzi.io", "v1beta2", "KafkaTopic", "kafkatopics"),
+    kind(
+        "kafka.strimzi.io",
+        "v1beta2",
+        "KafkaTopic",
+        "kafkatopics",
+        true,
+    ),
     kind(
         "kafka.strimzi.io",
         "v1beta2",
         "KafkaConnector",
         "kafkaconnectors",
+        true,
     ),
 ];
 

@@ -22,7 +22,7 @@ pub async fn storage(
         expiration_days: bucket.expiration_days,
     };
     if report.created {
-        let note = format!("bucket {} created", report.bucket);
+        let note = report.message();
         event(
             ctx,
             product,
@@ -34,11 +34,7 @@ pub async fn storage(
         .await;
     } else if !report.repaired.is_empty() {
         tracing::warn!(product = %key(product), repaired = ?report.repaired, "bucket drift repaired");
-        let note = format!(
-            "bucket {} drift repaired: {}",
-            report.bucket,
-            report.repaired.join(", ")
-        );
+        let note = report.message();
         event(
             ctx,
             product,
