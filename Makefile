@@ -9,12 +9,18 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: demo
-demo: build ## Run the main job: the Meshplane story on the local stack
+demo: build ## Run the main job: helm install of the platform and the Meshplane story on the local stack
 	@e2e/demo.sh
 
 .PHONY: build
 build: ## Build the meshplane binary
 	$(CARGO) build --release -p meshplane
+
+# The same image as the Dockerfile, assembled without a Docker daemon and imported into
+# the local node's containerd (the stack must be up). Users with Docker: see README.
+.PHONY: image
+image: build stack-up ## Build the meshplane image and import it into the local node
+	@bash $(STACK)/images.sh meshplane
 
 .PHONY: test
 test: lint crds-check unit e2e ## Run every test: lint, CRD drift, unit, and e2e against the local stack
@@ -69,7 +75,7 @@ bench-admission: stack-up ## Webhook latency at 500 req/s and its cost on a kube
 	@bash e2e/bench/admission.sh
 
 .PHONY: stack-up
-stack-up: ## Build (cached) and start the local stack: etcd, kube-apiserver, controller-manager, Kafka, SeaweedFS
+stack-up: ## Build (cached) and start the local stack: control plane, a node that runs pods, Kafka, SeaweedFS
 	@bash $(STACK)/up.sh
 
 .PHONY: stack-down
@@ -86,8 +92,9 @@ stack-clean: stack-down ## Stop the stack and delete its state (.stack/)
 
 # Runs the e2e suite against the local stack, then stops the stack (KEEP_STACK=1 keeps it).
 .PHONY: e2e
-e2e: stack-up ## End-to-end tests through kubectl, a Kafka client and an S3 client
+e2e: stack-up ## End-to-end tests through kubectl, helm, a Kafka client and an S3 client
 	$(CARGO) build --release -p meshplane
+	@bash $(STACK)/images.sh meshplane
 	@set -a; source .stack/env; set +a; status=0; \
 	  $(CARGO) test -p meshplane-effects --test s3_against_the_stack -- --include-ignored || status=$$?; \
 	  "$$(e2e/python.sh)/bin/pytest" -q e2e/tests || status=$$?; \

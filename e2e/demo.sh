@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# The Meshplane story on the local stack: the platform team's policy goes in, domains
-# apply their products with kubectl, the API server (through Meshplane's admission
-# webhook) masks PII and tags compliance by default, and rejects what breaks the rules
-# with the reason; the controller provisions every product, the ingestion worker turns
-# events into masked Parquet, and the catalog answers search, lineage and impact questions.
+# The Meshplane story on the local stack, as users deploy it: the platform is installed
+# with `helm install` into a Kubernetes cluster whose node runs pods; the platform team's
+# policy goes in, domains apply their products with kubectl, the API server (through the
+# webhook pods) masks PII and tags compliance by default, and rejects what breaks the rules
+# with the reason; the controller pod provisions every product and starts its ingestion
+# worker pod, which turns events into masked Parquet; the catalog answers search, lineage
+# and impact questions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/target/release/meshplane
 step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
 show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
-step "Starting the local platform stack (Kubernetes API, Kafka, S3)"
+step "Starting the local platform stack (Kubernetes with a node that runs pods, Kafka, S3)"
 bash e2e/stack/up.sh
 source .stack/env
+source e2e/stack/lib.sh
+# A previous demo's processes give way to this one's.
+for name in demo-port-forward demo-ingest-orders demo-controller demo-webhook; do stop "$name"; done
+
+step "Building the meshplane image (the Dockerfile's layout) and importing it into the node"
+bash e2e/stack/images.sh meshplane
+
+step "helm install: the controller (with its catalog) and the admission webhook run as pods"
 kubectl apply -f - >/dev/null <<'NS'
 apiVersion: v1
 kind: Namespace
@@ -34,27 +44,33 @@ apiVersion: v1
 kind: Namespace
 metadata: { name: finance }
 NS
-
-step "Starting the admission webhook (governance enforced by the API server), the controller and its catalog"
-source e2e/stack/lib.sh
-# A previous demo's processes give way to this one's.
-for name in demo-ingest-orders demo-controller demo-webhook; do stop "$name"; done
-start demo-webhook "$bin" webhook --listen 127.0.0.1:9443 --url https://127.0.0.1:9443
-MESHPLANE_WORKER_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID MESHPLANE_WORKER_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-  start demo-controller "$bin" controller --topic-mode direct --kafka-bootstrap "$MESHPLANE_KAFKA_BOOTSTRAP" --topic-replicas 1 \
-  --lease-namespace meshplane-system --metrics-addr 127.0.0.1:18090 --catalog-addr 127.0.0.1:8090
+# The S3 key pair the platform team gives the chart (here: the local SeaweedFS's).
+kubectl -n meshplane-system create secret generic meshplane-s3 --from-literal=access-key-id="$AWS_ACCESS_KEY_ID" \
+  --from-literal=secret-access-key="$AWS_SECRET_ACCESS_KEY" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+installed_before=0
+"$MESHPLANE_HELM" status meshplane --namespace meshplane-system >/dev/null 2>&1 && installed_before=1
+show "$MESHPLANE_HELM" upgrade --install meshplane charts/meshplane --namespace meshplane-system \
+  --set image.repository="${MESHPLANE_IMAGE%:*}" --set image.tag="${MESHPLANE_IMAGE##*:}" --set image.pullPolicy=Never \
+  --set controller.kafka.topicMode=direct --set controller.kafka.topicReplicas=1 \
+  --set controller.kafka.bootstrapServers=kafka.platform.svc.cluster.local:9092 \
+  --set controller.s3.endpoint=http://s3.platform.svc.cluster.local:8333 \
+  --set controller.workerResources.requests.cpu=50m --set controller.workerResources.requests.memory=128Mi \
+  --wait --timeout 5m
+if [[ $installed_before == 1 ]]; then
+  # Pods of an earlier install run the image as it was then: the new image goes to new pods.
+  kubectl -n meshplane-system rollout restart deployment/meshplane-controller deployment/meshplane-webhook >/dev/null
+  kubectl -n meshplane-system rollout status deployment/meshplane-webhook --timeout 3m >/dev/null
+  kubectl -n meshplane-system rollout status deployment/meshplane-controller --timeout 3m >/dev/null
+fi
+show kubectl -n meshplane-system get pods -o wide
 finished=0
 cleanup() {
   [[ $finished == 1 ]] && return
-  echo "the demo failed: stopping its processes (logs in .stack/logs/demo-*.log)" >&2
-  for name in demo-ingest-orders demo-controller demo-webhook; do stop "$name"; done
-  kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration meshplane --ignore-not-found >/dev/null 2>&1 || true
+  echo "the demo failed: see kubectl -n meshplane-system logs deploy/meshplane-controller (and -webhook)" >&2
+  stop demo-port-forward
 }
 trap cleanup EXIT
-until kubectl get validatingwebhookconfiguration meshplane >/dev/null 2>&1; do
-  running demo-webhook || { cat .stack/logs/demo-webhook.log; exit 1; }
-  sleep 0.2
-done
+until kubectl get validatingwebhookconfiguration meshplane >/dev/null 2>&1; do sleep 0.2; done
 
 step "The platform team's policy: examples/policy.yaml (and an Audit policy being previewed)"
 show kubectl apply -f examples/policy.yaml -f examples/audit-policy.yaml
@@ -73,10 +89,15 @@ show kubectl apply -f examples/orders.yaml -f examples/payments.yaml -f examples
   -f examples/exchange-rates.yaml -f examples/daily-revenue.yaml
 show kubectl get dataproducts --all-namespaces
 
-step "The controller provisions each product: bucket, workload, access, monitoring"
-for ns in orders payments customers finance; do
+step "The controller provisions each product: bucket, workload pods, access, monitoring"
+# Ready = provisioned and its ingestion workers available.
+for ns in orders payments customers; do
   show kubectl -n "$ns" wait --for=condition=Ready --timeout=120s dataproduct --all
 done
+# Scheduled pulls and derived products do not run yet, and say so (Stalled, NotYetSupported).
+show kubectl -n finance wait --for=condition=Stalled --timeout=120s dataproduct --all
+kubectl -n finance get dataproducts -o jsonpath='{range .items[*]}  {.metadata.name}: {.status.conditions[?(@.type=="IngestionReady")].message}{"\n"}{end}'
+show kubectl get pods --all-namespaces -l app.kubernetes.io/managed-by=meshplane
 show kubectl get dataproducts --all-namespaces
 show kubectl -n orders get deployment,configmap,serviceaccount,role,rolebinding,service,servicemonitor,prometheusrule -l meshplane.dev/product=orders
 bucket=$(kubectl -n orders get dataproduct orders -o jsonpath='{.status.endpoints.bucket}')
@@ -111,13 +132,8 @@ for product in examples/rejected/pii-over-retention.yaml examples/rejected/user-
   if kubectl apply -f "$product"; then echo "unexpectedly admitted: $product"; exit 1; fi
 done
 
-step "Orders events flow in: the ingestion worker writes masked, partitioned Parquet"
-# The stack has no kubelet, so the worker the controller's Deployment describes runs here,
-# with the same plan (ConfigMap), masking key (Secret) and image entry point.
-kubectl -n orders get configmap orders-ingest-plan -o jsonpath='{.data.plan\.json}' > .stack/orders-plan.json
-masking_key=$(kubectl -n orders get secret meshplane-masking-key -o jsonpath='{.data.key}' | base64 -d)
-MESHPLANE_MASKING_KEY=$masking_key MESHPLANE_METRICS_ADDR=127.0.0.1:19464 \
-  start demo-ingest-orders "$bin" ingest --plan .stack/orders-plan.json --flush-seconds 3 --idle-seconds 2 --status-seconds 2
+step "Orders events flow in: the worker pod writes masked, partitioned Parquet"
+show kubectl -n orders get pods -l app.kubernetes.io/component=ingest -o wide
 "$(e2e/python.sh)/bin/python" - "$bucket" <<'PY'
 import io, json, os, sys, time
 import boto3, pyarrow.parquet as pq
@@ -141,7 +157,7 @@ def keys(prefix):
 deadline = time.time() + 120
 while not (keys("table/") and keys("_rejected/")):
     if time.time() > deadline:
-        sys.exit("no table object after 120 s: see .stack/logs/demo-ingest-orders.log")
+        sys.exit("no table object after 120 s: see kubectl -n orders logs deploy/orders-ingest")
     time.sleep(0.5)
 key = sorted(keys("table/"))[0]
 head = s3.head_object(Bucket=bucket, Key=key)
@@ -155,13 +171,18 @@ PY
 
 step "Auditor's question: which products hold personal data under GDPR and keep it over 30 days?"
 show kubectl get dataproducts --all-namespaces -l compliance.meshplane.dev/gdpr=true
+# The catalog Service, reached from the host as users do: kubectl port-forward.
+start demo-port-forward kubectl -n meshplane-system port-forward service/meshplane-controller-catalog 8090:80
+until curl -sf http://127.0.0.1:8090/ >/dev/null; do
+  running demo-port-forward || { tail -5 .stack/logs/demo-port-forward.log; exit 1; }
+  sleep 0.2
+done
 export MESHPLANE_CATALOG_URL=http://127.0.0.1:8090
 show "$bin" impact --pii --compliance gdpr --retention-over 30d
 
 step "An analyst searches the catalog for payment data"
 show "$bin" catalog search payment
 until [[ $("$bin" catalog show orders/orders -o json 2>/dev/null) == *'"lastEventTime"'* ]]; do
-  running demo-ingest-orders || { tail -5 .stack/logs/demo-ingest-orders.log; exit 1; }
   sleep 0.5
 done
 show "$bin" catalog show orders/orders
@@ -169,5 +190,5 @@ show "$bin" catalog lineage topic:orders.events
 
 finished=1
 step "Done. The catalog is at http://127.0.0.1:8090/ (search, product pages, lineage, compliance, impact)."
-echo "The stack, the controller, the webhook and the Orders worker keep running: source .stack/env to explore;"
+echo "The stack and the platform's pods keep running: source .stack/env to explore (kubectl get pods -A);"
 echo "make stack-down stops everything."

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and kubectl from the Go module proxy.
+# Builds the control plane (kube-apiserver, kube-controller-manager, kubectl) and the
+# node (kubelet, kube-scheduler, kube-proxy) from the Go module proxy; only missing
+# binaries are built.
 # k8s.io/kubernetes pins its staging modules at v0.0.0 with replace directives, so a
 # wrapper module of our own requires it and replaces each staging module with v0.X.Y.
 source "$(dirname "$0")/lib.sh"
 need go "to build Kubernetes"
 v="$KUBERNETES_VERSION"
 out="$BIN_DIR/kubernetes-$v"
-if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kubectl" ]]; then
-  exit 0
-fi
+commands=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy)
+missing=()
+for cmd in "${commands[@]}"; do [[ -x "$out/$cmd" ]] || missing+=("$cmd"); done
+(( ${#missing[@]} == 0 )) && exit 0
 staging_v="v0.${v#v1.}"
 work="$CACHE_DIR/build/kubernetes-$v"
 mkdir -p "$work" "$out"
@@ -37,6 +40,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
 log "resolving k8s.io/kubernetes $v modules (first time only)"
@@ -46,7 +52,7 @@ go get "k8s.io/kubernetes@$v" >>"$LOG_DIR/build-kubernetes.log" 2>&1 \
 major=$(echo "$v" | sed -E 's/^v([0-9]+)\..*/\1/')
 minor=$(echo "$v" | sed -E 's/^v[0-9]+\.([0-9]+)\..*/\1/')
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-for cmd in kube-apiserver kube-controller-manager kubectl; do
+for cmd in "${missing[@]}"; do
   log "building $cmd $v (cold: many minutes)"
   CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" \
     >>"$LOG_DIR/build-kubernetes.log" 2>&1 || die "building $cmd failed; see $LOG_DIR/build-kubernetes.log"

@@ -3,6 +3,7 @@
 # (Debian's, logical replication on) and Kafka Connect with Debezium's PostgreSQL
 # connector (Maven Central). Started only by the tests that need it; idempotent.
 source "$(dirname "$0")/lib.sh"
+source "$STACK_DIR/node-env.sh"
 running kafka || die "Kafka is not running: start the stack first (make stack-up)"
 
 # Debezium's connector plugin, cached by version.
@@ -39,7 +40,7 @@ if ! running postgres; then
     as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust >"$LOG_DIR/postgres-initdb.log" 2>&1 \
       || die "initdb failed; see $LOG_DIR/postgres-initdb.log"
     cat >> "$pg_dir/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
+listen_addresses = '127.0.0.1,$NODE_IP'
 port = $POSTGRES_PORT
 unix_socket_directories = '$pg_dir'
 wal_level = logical
@@ -47,6 +48,8 @@ max_wal_senders = 8
 max_replication_slots = 8
 fsync = off
 CONF
+    # Pods reach it through the platform/postgres Service, with a password.
+    printf 'host all all %s scram-sha-256\nhost replication all %s scram-sha-256\n' "$POD_CIDR" "$POD_CIDR" >> "$pg_dir/data/pg_hba.conf"
   fi
   log "starting PostgreSQL on 127.0.0.1:$POSTGRES_PORT (wal_level=logical)"
   : > "$LOG_DIR/postgres.log"

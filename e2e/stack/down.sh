@@ -2,12 +2,19 @@
 # Stops every component of the local stack and checks that no process is left behind.
 # Data stays in the state directory; `make stack-clean` removes it.
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=node.sh
+source "$STACK_DIR/node.sh"
 if running demo-webhook; then
   # The demo's webhook configurations would refuse every DataProduct once it is gone.
   kubectl --kubeconfig "$KUBECONFIG_FILE" delete mutatingwebhookconfiguration,validatingwebhookconfiguration meshplane \
     --ignore-not-found >/dev/null 2>&1 || true
 fi
-for name in demo-ingest-orders demo-controller demo-webhook kafka-connect postgres seaweedfs kafka kube-controller-manager kube-apiserver etcd; do
+for name in demo-port-forward demo-ingest-orders demo-controller demo-webhook; do
+  if running "$name"; then log "stopping $name"; fi
+  stop "$name"
+done
+down_node
+for name in kafka-connect postgres seaweedfs kafka kube-controller-manager kube-apiserver etcd; do
   if running "$name"; then log "stopping $name"; fi
   stop "$name"
 done

@@ -2,7 +2,7 @@
 # Shows each component of the local stack as running or stopped, and where its log is.
 source "$(dirname "$0")/lib.sh"
 status=0
-for name in etcd kube-apiserver kube-controller-manager kafka seaweedfs postgres kafka-connect; do
+for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kafka seaweedfs postgres kafka-connect; do
   if running "$name"; then
     printf '  %-24s running  (pid %s)  %s\n' "$name" "$(pid_of "$name")" "$LOG_DIR/$name.log"
   else

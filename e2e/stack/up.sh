@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Starts the local platform stack on 127.0.0.1: etcd, kube-apiserver,
-# kube-controller-manager, Kafka (KRaft) and SeaweedFS (S3). Builds what is missing
-# first (cached by version). Safe to run twice; a half-started stack is cleaned up.
+# Starts the local platform stack: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, a node that runs pods (containerd, kubelet, kube-proxy, CoreDNS; see
+# node.sh), Kafka (KRaft) and SeaweedFS (S3). Builds what is missing first (cached by
+# version). Safe to run twice; a half-started stack is cleaned up.
 source "$(dirname "$0")/lib.sh"
 started_at=$SECONDS
 
@@ -12,6 +13,8 @@ build() {
   "$STACK_DIR/build-gomodule.sh" weed github.com/seaweedfs/seaweedfs "$SEAWEEDFS_VERSION" github.com/seaweedfs/seaweedfs/weed
   "$STACK_DIR/build-kafka.sh"
   "$STACK_DIR/build-gomodule.sh" helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+  "$STACK_DIR/build-gomodule.sh" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
+  node_packages
   "$STACK_DIR/pki.sh"
   (( SECONDS - t0 > 5 )) && log "builds finished in $((SECONDS - t0)) s"
   return 0
@@ -52,6 +55,9 @@ current-context: local
 KC
 }
 
+# shellcheck source=node.sh
+source "$STACK_DIR/node.sh"
+
 up_etcd() {
   ensure etcd "$ETCD_PORT" "$ETCD_PEER_PORT" || return 0
   log "starting etcd $ETCD_VERSION on 127.0.0.1:$ETCD_PORT"
@@ -64,13 +70,16 @@ up_etcd() {
 
 up_apiserver() {
   ensure kube-apiserver "$APISERVER_PORT" || return 0
-  log "starting kube-apiserver $KUBERNETES_VERSION on 127.0.0.1:$APISERVER_PORT"
+  log "starting kube-apiserver $KUBERNETES_VERSION on 127.0.0.1:$APISERVER_PORT (pods: $NODE_IP)"
+  # Listens beyond loopback so that pods reach it through the `kubernetes` Service.
   start kube-apiserver "$KUBE_BIN/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$ETCD_PORT" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" --bind-address 0.0.0.0 --advertise-address "$NODE_IP" \
     --secure-port "$APISERVER_PORT" --cert-dir "$PKI_DIR" \
     --tls-cert-file "$PKI_DIR/apiserver.crt" --tls-private-key-file "$PKI_DIR/apiserver.key" \
     --client-ca-file "$PKI_DIR/ca.crt" --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
-    --authorization-mode RBAC --service-account-issuer https://kubernetes.default.svc \
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --kubelet-client-certificate "$PKI_DIR/apiserver-kubelet.crt" --kubelet-client-key "$PKI_DIR/apiserver-kubelet.key" \
+    --kubelet-preferred-address-types InternalIP --service-account-issuer https://kubernetes.default.svc \
     --service-account-key-file "$PKI_DIR/sa.pub" --service-account-signing-key-file "$PKI_DIR/sa.key" \
     --enable-priority-and-fairness=false --v=1
   kubeconfig "$KUBECONFIG_FILE" admin
@@ -79,7 +88,7 @@ up_apiserver() {
 
 up_controller_manager() {
   ensure kube-controller-manager "$KCM_PORT" || return 0
-  log "starting kube-controller-manager (garbage collector, deployments, namespaces)"
+  log "starting kube-controller-manager (garbage collector, deployments, namespaces, node lifecycle)"
   kubeconfig "$STATE_DIR/kcm.kubeconfig" kcm
   start kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
     --kubeconfig "$STATE_DIR/kcm.kubeconfig" --authentication-kubeconfig "$STATE_DIR/kcm.kubeconfig" \
@@ -87,25 +96,25 @@ up_controller_manager() {
     --use-service-account-credentials=true \
     --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
     --service-account-private-key-file "$PKI_DIR/sa.key" --root-ca-file "$PKI_DIR/ca.crt" \
-    --controllers '*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller' \
+    --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller' \
     --v=1
   wait_for kube-controller-manager 60 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
 }
 
 up_kafka() {
   ensure kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" || return 0
-  log "starting Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+  log "starting Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT and $NODE_IP:$KAFKA_POD_PORT"
   local dir="$STATE_DIR/kafka"
   mkdir -p "$dir"
   cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CLUSTER://$NODE_IP:$KAFKA_POD_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CLUSTER://$NODE_IP:$KAFKA_POD_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CLUSTER:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=false
@@ -138,7 +147,7 @@ L4J
 
 up_seaweedfs() {
   ensure seaweedfs "$S3_PORT" "$WEED_MASTER_PORT" "$WEED_VOLUME_PORT" "$WEED_FILER_PORT" || return 0
-  log "starting SeaweedFS (S3 on 127.0.0.1:$S3_PORT)"
+  log "starting SeaweedFS (S3 on port $S3_PORT of 127.0.0.1 and $NODE_IP)"
   local dir="$STATE_DIR/seaweedfs"
   mkdir -p "$dir/data"
   cat > "$dir/s3.json" <<JSON
@@ -151,7 +160,7 @@ JSON
   # Every bucket is a collection; grow it one volume at a time, not seven, so hundreds of
   # test buckets fit (volumes are sparse files: a high cap costs no disk).
   WEED_MASTER_VOLUME_GROWTH_COPY_1=1 WEED_S3_SSE_KEK=$(cat "$dir/sse_kek") WEED_S3_SSE_KEK_PASSPHRASE=$(cat "$dir/kek_passphrase") \
-  start seaweedfs "$WEED_BIN" server -ip 127.0.0.1 -ip.bind 127.0.0.1 -dir "$dir/data" \
+  start seaweedfs "$WEED_BIN" server -ip 127.0.0.1 -ip.bind 0.0.0.0 -dir "$dir/data" \
     -master.port "$WEED_MASTER_PORT" -master.telemetry=false -master.volumeSizeLimitMB 64 \
     -volume.port "$WEED_VOLUME_PORT" -volume.max 1000 \
     -filer -filer.port "$WEED_FILER_PORT" \
@@ -164,8 +173,15 @@ write_env() {
 # Written by e2e/stack/up.sh: source it to talk to the local stack.
 export KUBECONFIG=$KUBECONFIG_FILE
 export PATH=$KUBE_BIN:\$PATH
-export MESHPLANE_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
-export MESHPLANE_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+# Kafka and S3 at the node's address: the same for host processes and for pods (whose
+# plans a controller on the host writes). In pods, platform/kafka and platform/s3 too.
+export MESHPLANE_KAFKA_BOOTSTRAP=$NODE_IP:$KAFKA_POD_PORT
+export MESHPLANE_S3_ENDPOINT=http://$NODE_IP:$S3_PORT
+export MESHPLANE_KAFKA_LOOPBACK=127.0.0.1:$KAFKA_PORT
+export MESHPLANE_NODE_IP=$NODE_IP
+export MESHPLANE_NODE_NAME=$NODE_NAME
+export MESHPLANE_IMAGE=$MESHPLANE_IMAGE
+export MESHPLANE_CONTAINERD_SOCK=$CONTAINERD_SOCK
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_REGION=us-east-1
@@ -187,15 +203,22 @@ install_crds() {
 build
 started_ok=0
 # A half-started stack is worse than none: stop everything if any step fails.
-trap '[[ $started_ok == 1 ]] || { log "start-up failed: stopping what was started"; "$STACK_DIR/down.sh" >/dev/null 2>&1 || true; }' EXIT
+# (MESHPLANE_STACK_KEEP_FAILED=1 leaves it for a look.)
+trap '[[ $started_ok == 1 || -n ${MESHPLANE_STACK_KEEP_FAILED:-} ]] || { log "start-up failed: stopping what was started"; "$STACK_DIR/down.sh" >/dev/null 2>&1 || true; }' EXIT
 boot_at=$SECONDS
+node_network
 up_etcd
 up_apiserver
 up_controller_manager
+up_scheduler
 up_kafka
 up_seaweedfs
+up_containerd
+up_kubelet
+up_kube_proxy
 write_env
 install_crds
+node_addons
 started_ok=1
 log "stack up in $((SECONDS - boot_at)) s (total $((SECONDS - started_at)) s); logs in $LOG_DIR"
 log "use it with: source $ENV_FILE"

@@ -23,13 +23,16 @@ def test_the_chart_lints(values):
 def test_helm_install_creates_the_webhook_and_controller_workloads_and_their_rbac():
     namespace = f"mp-{uuid.uuid4().hex[:8]}"
     release = "meshplane"
-    helm("install", release, f"{REPO}/charts/meshplane", "--namespace", namespace, "--create-namespace", "--wait=false")
+    # No pod starts here (no replicas): test_platform_pods.py runs the platform in pods.
+    helm("install", release, f"{REPO}/charts/meshplane", "--namespace", namespace, "--create-namespace", "--wait=false",
+         "--set", "webhook.replicas=0", "--set", "controller.replicas=0",
+         "--set", "image.repository=meshplane.local/meshplane", "--set", "image.tag=dev", "--set", "image.pullPolicy=Never")
     try:
         deployment = kubectl_json("-n", namespace, "get", "deployment", "meshplane-webhook")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["args"][0] == "webhook"
         assert f"--namespace={namespace}" in container["args"]
-        assert deployment["spec"]["replicas"] == 2
+        assert deployment["spec"]["replicas"] == 0
         assert kubectl_json("-n", namespace, "get", "service", "meshplane-webhook")["spec"]["ports"][0]["port"] == 443
         rules = kubectl_json("get", "clusterrole", "meshplane-webhook")["rules"]
         assert any("governancepolicies" in r["resources"] and "watch" in r["verbs"] for r in rules)
@@ -37,7 +40,8 @@ def test_helm_install_creates_the_webhook_and_controller_workloads_and_their_rba
         spec = controller["spec"]["template"]["spec"]
         args = spec["containers"][0]["args"]
         assert args[0] == "controller" and "--lease-name=meshplane-controller" in args
-        assert controller["spec"]["replicas"] == 2
+        assert controller["spec"]["replicas"] == 0
+        assert "--image-pull-policy=Never" in args and "--image=meshplane.local/meshplane:dev" in args
         assert spec["serviceAccountName"] == "meshplane-controller"
         env = {e["name"] for e in spec["containers"][0]["env"]}
         assert {"POD_NAME", "POD_NAMESPACE", "AWS_ACCESS_KEY_ID", "MESHPLANE_WORKER_ACCESS_KEY_ID"} <= env

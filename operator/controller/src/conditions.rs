@@ -7,7 +7,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 /// The conditions a DataProduct carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionType {
-    /// kstatus: the product is provisioned as declared.
+    /// kstatus: the product is provisioned as declared and its ingestion runs (see
+    /// [`crate::status::derive_status`]).
     Ready,
     /// kstatus: the controller is working towards the declared state.
     Reconciling,

@@ -5,8 +5,9 @@
 //! status is written only when it changed.
 //!
 //! Layout: [`context`] (clients and state between reconciles), [`error`], [`status`]
-//! (pure), `steps` (one module per step), `reconcile` (the order of the steps), `watch`
-//! (what triggers a reconcile). Only the effects crate does I/O.
+//! (pure), [`workers`] (pure: why no worker is available, from its pods), `steps` (one
+//! module per step), `reconcile` (the order of the steps), `watch` (what triggers a
+//! reconcile). Only the effects crate does I/O.
 #![forbid(unsafe_code)]
 
 mod cleanup;
@@ -20,6 +21,7 @@ pub mod status;
 mod steps;
 mod topics;
 mod watch;
+pub mod workers;
 
 pub use cleanup::{FINALIZER, MAX_CLEANUP_ATTEMPTS};
 pub use context::Context;

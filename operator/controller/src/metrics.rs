@@ -15,7 +15,8 @@ pub struct Metrics {
     pub failures: IntCounterVec,
     /// Reconcile duration in seconds.
     pub duration: Histogram,
-    /// Products by state (`ready`, `non_compliant`, `failing`).
+    /// Products by state (`ready`, `unavailable` (provisioned, no worker up), `waiting`,
+    /// `non_compliant`, `failing`).
     products: IntGaugeVec,
     states: Mutex<HashMap<String, &'static str>>,
 }
@@ -94,7 +95,13 @@ impl Metrics {
     }
 
     fn recount(&self, states: &std::collections::HashMap<String, &'static str>) {
-        for name in ["ready", "waiting", "non_compliant", "failing"] {
+        for name in [
+            "ready",
+            "unavailable",
+            "waiting",
+            "non_compliant",
+            "failing",
+        ] {
             let count = states.values().filter(|s| **s == name).count();
             self.products.with_label_values(&[name]).set(count as i64);
         }

@@ -4,7 +4,7 @@
 use crate::cleanup::{clean_up, ensure_finalizer};
 use crate::context::{event, key, lock, write_status, Context};
 use crate::error::ReconcileError;
-use crate::status::{derive_status, is_ready, Failure, Outcome, Reports};
+use crate::status::{derive_status, was_provisioned, Failure, Outcome, Reports};
 use crate::steps::{children::children, decide::decide, storage::storage, workload::workload};
 use crate::topics::ensure_topics;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -40,11 +40,13 @@ fn fingerprint(product: &DataProduct, effective: &DataProduct) -> u64 {
 }
 
 /// True when the product was fully provisioned with this fingerprint within the resync
-/// period, its status still says so, and none of its children changed since.
+/// period, its status still says so (Ready, or not Ready only for its workload), and none
+/// of its children changed since. Such a product needs only its workload looked at, and
+/// that refresh is what flips Ready as workers come and go.
 fn recently_provisioned(ctx: &Context, product: &DataProduct, fingerprint: u64) -> bool {
     let children_changed = ctx.take_children_changed(product);
     !children_changed
-        && is_ready(product.status.as_ref(), product.metadata.generation)
+        && was_provisioned(product.status.as_ref(), product.metadata.generation)
         && lock(&ctx.provisioned)
             .get(&ObjectRef::from_obj(product))
             .is_some_and(|(f, at)| *f == fingerprint && at.elapsed() < RESYNC)
@@ -93,8 +95,9 @@ pub async fn reconcile(
     let state = match (&result, outcome) {
         (Err(_), _) | (_, Outcome::Failed) => "failing",
         (_, Outcome::NonCompliant) => "non_compliant",
-        (_, Outcome::Waiting) => "waiting",
-        (_, Outcome::Provisioned | Outcome::Refreshed) => "ready",
+        (_, Outcome::Waiting | Outcome::Refreshed) => "waiting",
+        (_, Outcome::WorkloadDown) => "unavailable",
+        (_, Outcome::Provisioned) => "ready",
     };
     let label = if result.is_ok() { "ok" } else { "error" };
     ctx.metrics.reconciles.with_label_values(&[label]).inc();
@@ -113,7 +116,9 @@ pub async fn reconcile(
             Err(error)
         }
         Ok(fingerprint) => Ok(match outcome {
-            Outcome::Provisioned => {
+            // Provisioned either way: a refresh is enough until something changes, and
+            // the watches of the workers' Deployment and pods bring that refresh.
+            Outcome::Provisioned | Outcome::WorkloadDown => {
                 let object = ObjectRef::from_obj(&*product);
                 lock(&ctx.failures).remove(&object);
                 if let Some(fingerprint) = fingerprint {

@@ -91,15 +91,84 @@ impl TopicsReport {
     }
 }
 
-/// The workload step: whether ingestion runs.
+/// Why the ingestion workload is, or is not, up: the `IngestionReady` reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadReason {
+    /// At least one worker is available.
+    Available,
+    /// No worker is available and no pod says why: none yet, or starting.
+    Unavailable,
+    /// A worker's image cannot be pulled (or is absent with pull policy `Never`).
+    ImageMissing,
+    /// A worker exits with an error and is restarted again and again.
+    CrashLooping,
+    /// No node can take a worker pod.
+    Unschedulable,
+    /// The product's kind of ingestion (scheduled batch pulls, derived products) does not
+    /// run yet: its CronJob is suspended and nothing fills the table.
+    NotYetSupported,
+}
+
+impl WorkloadReason {
+    /// Every reason, for reading one back from a stored condition.
+    pub const ALL: [WorkloadReason; 6] = [
+        WorkloadReason::Available,
+        WorkloadReason::Unavailable,
+        WorkloadReason::ImageMissing,
+        WorkloadReason::CrashLooping,
+        WorkloadReason::Unschedulable,
+        WorkloadReason::NotYetSupported,
+    ];
+
+    /// The condition reason as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadReason::Available => "WorkerAvailable",
+            WorkloadReason::Unavailable => "WorkerUnavailable",
+            WorkloadReason::ImageMissing => "WorkerImageMissing",
+            WorkloadReason::CrashLooping => "WorkerCrashLooping",
+            WorkloadReason::Unschedulable => "WorkerUnschedulable",
+            WorkloadReason::NotYetSupported => "NotYetSupported",
+        }
+    }
+
+    /// The reason a stored condition names, if it is a workload reason.
+    pub fn parse(reason: &str) -> Option<WorkloadReason> {
+        WorkloadReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == reason)
+    }
+
+    /// The workers fail in a way a pod tells (not merely "none available yet").
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            WorkloadReason::ImageMissing
+                | WorkloadReason::CrashLooping
+                | WorkloadReason::Unschedulable
+        )
+    }
+
+    /// Waiting does not help: no controller action will make the workload run.
+    pub fn stalls(self) -> bool {
+        self == WorkloadReason::NotYetSupported
+    }
+}
+
+/// The workload step: whether ingestion runs, and if not, why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkloadReport {
-    /// Workers are available (or the scheduled workload is in place).
-    pub up: bool,
     /// Condition reason.
-    pub reason: &'static str,
+    pub reason: WorkloadReason,
     /// Condition message.
     pub message: String,
+}
+
+impl WorkloadReport {
+    /// At least one worker is available.
+    pub fn up(&self) -> bool {
+        self.reason == WorkloadReason::Available
+    }
 }
 
 /// A step that failed; the rest of the pass did not run.
@@ -131,20 +200,32 @@ pub struct Reports {
 /// How a reconcile ended, as the status says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Everything is provisioned.
+    /// Everything is provisioned and a worker is available: Ready.
     Provisioned,
+    /// Everything is provisioned but the workload is not up: its workers are starting or
+    /// failing (Reconciling), or its kind of ingestion does not run yet (Stalled).
+    WorkloadDown,
     /// Provisioned so far; waiting on another system (the topic operator).
     Waiting,
     /// An Enforce policy rejects the product; nothing was provisioned.
     NonCompliant,
     /// A step failed; retried with backoff.
     Failed,
-    /// Only the workload was looked at (nothing that shapes provisioning changed).
+    /// Only the workload was looked at, and the stored status does not say the product
+    /// was provisioned for this generation: Ready is left as it was.
     Refreshed,
 }
 
 /// The status the reports call for. Conditions keep their transition times unless their
 /// status changes, so the same reports give the same status (and no write).
+///
+/// Ready is True only when the product is provisioned and its workload is up. Provisioned
+/// means this pass ran every step (its topics report is there and ready), or this pass
+/// only refreshed the workload and [`was_provisioned`] says the last full pass did, for
+/// this generation. A provisioned product whose workload is not up is Ready=False with
+/// the workload's reason and message, and Reconciling=True (workers starting or failing)
+/// or Stalled=True (`NotYetSupported`). So a refresh flips Ready both ways as workers come
+/// and go.
 pub fn derive_status(
     previous: Option<&DataProductStatus>,
     reports: &Reports,
@@ -152,6 +233,7 @@ pub fn derive_status(
     now: &Time,
 ) -> (DataProductStatus, Outcome) {
     use ConditionType::*;
+    let provisioned_before = was_provisioned(previous, generation);
     let mut status = previous.cloned().unwrap_or_default();
     let conditions = &mut status.conditions;
     let mut put = |type_: ConditionType, value: bool, reason: &str, message: String| {
@@ -167,8 +249,8 @@ pub fn derive_status(
     if let Some(workload) = &reports.workload {
         put(
             IngestionReady,
-            workload.up,
-            workload.reason,
+            workload.up(),
+            workload.reason.as_str(),
             workload.message.clone(),
         );
     }
@@ -219,16 +301,32 @@ pub fn derive_status(
         put(Reconciling, waiting, topics.reason, topics.message.clone());
         put(Stalled, !waiting, topics.reason, topics.message.clone());
         Outcome::Waiting
-    } else if reports.topics.is_some() {
-        put(
-            Ready,
-            true,
-            "Provisioned",
-            "storage, workload, access and monitoring provisioned".into(),
-        );
-        put(Reconciling, false, "Provisioned", String::new());
-        put(Stalled, false, "Provisioned", String::new());
-        Outcome::Provisioned
+    } else if let Some(workload) = reports
+        .workload
+        .as_ref()
+        .filter(|_| reports.topics.is_some() || provisioned_before)
+    {
+        if workload.up() {
+            put(
+                Ready,
+                true,
+                "Provisioned",
+                format!(
+                    "storage, topics, access and monitoring provisioned; {}",
+                    workload.message
+                ),
+            );
+            put(Reconciling, false, "Provisioned", String::new());
+            put(Stalled, false, "Provisioned", String::new());
+            Outcome::Provisioned
+        } else {
+            let (reason, message) = (workload.reason.as_str(), &workload.message);
+            let stalled = workload.reason.stalls();
+            put(Ready, false, reason, message.clone());
+            put(Reconciling, !stalled, reason, message.clone());
+            put(Stalled, stalled, reason, message.clone());
+            Outcome::WorkloadDown
+        }
     } else {
         Outcome::Refreshed
     };
@@ -275,15 +373,55 @@ pub fn was_compliant(previous: Option<&DataProductStatus>) -> bool {
         .is_none_or(|c| c.status == "True")
 }
 
-/// Whether the stored status says Ready for this generation.
-pub fn is_ready(previous: Option<&DataProductStatus>, generation: Option<i64>) -> bool {
-    previous.is_some_and(|s| {
-        s.conditions.iter().any(|c| {
-            c.type_ == ConditionType::Ready.as_str()
-                && c.status == "True"
-                && c.observed_generation == generation
+/// Whether the stored status says that a full pass provisioned everything but the
+/// workload for this generation: its Ready condition, of this generation, is True, or
+/// False for a workload reason ([`WorkloadReason`]).
+///
+/// Ready's reason doubles as the marker because [`derive_status`] gives Ready a workload
+/// reason only past every other check (no failure, compliant, topics ready), and every
+/// other outcome (a failed step, a policy violation, a topic not ready) overwrites the
+/// reason with its own. No separate condition is needed, and a new generation (its Ready
+/// not yet written) is never taken for provisioned.
+pub fn was_provisioned(previous: Option<&DataProductStatus>, generation: Option<i64>) -> bool {
+    previous
+        .and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == ConditionType::Ready.as_str())
         })
-    })
+        .is_some_and(|c| {
+            c.observed_generation == generation
+                && (c.status == "True" || WorkloadReason::parse(&c.reason).is_some())
+        })
+}
+
+/// A change of `IngestionReady` that deserves an Event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerChange {
+    /// A worker became available (Normal).
+    Available,
+    /// The workers were lost, or started failing for a new reason a pod tells (Warning).
+    Down,
+}
+
+/// What `report` changes about the stored `IngestionReady`, if it deserves an Event: only
+/// transitions, so a crash loop reported at every reconcile is told once.
+pub fn worker_change(
+    previous: Option<&DataProductStatus>,
+    report: &WorkloadReport,
+) -> Option<WorkerChange> {
+    let before = previous.and_then(|s| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == ConditionType::IngestionReady.as_str())
+    });
+    let was_up = before.is_some_and(|c| c.status == "True");
+    if report.up() {
+        return (!was_up).then_some(WorkerChange::Available);
+    }
+    let new_failure =
+        report.reason.is_failure() && before.is_none_or(|c| c.reason != report.reason.as_str());
+    (was_up || new_failure).then_some(WorkerChange::Down)
 }
 
 #[cfg(test)]
@@ -336,18 +474,47 @@ mod tests {
                 reason: "TopicsProvisioned",
                 message: "ok".into(),
             }),
-            workload: Some(WorkloadReport {
-                up: false,
-                reason: "WorkerUnavailable",
-                message: "none yet".into(),
-            }),
+            workload: Some(workers(WorkloadReason::Available)),
             endpoints: Some(ProductEndpoints::default()),
             failure: None,
         }
     }
 
+    fn workers(reason: WorkloadReason) -> WorkloadReport {
+        WorkloadReport {
+            reason,
+            message: format!("{} (test)", reason.as_str()),
+        }
+    }
+
+    /// A full pass whose workload step reported `reason`.
+    fn full_pass_with(reason: WorkloadReason) -> Reports {
+        Reports {
+            workload: Some(workers(reason)),
+            ..full_pass()
+        }
+    }
+
+    /// A refresh: the decision, then only the workload step.
+    fn refresh(reason: WorkloadReason) -> Reports {
+        Reports {
+            decide: Some(decided(true)),
+            workload: Some(workers(reason)),
+            ..Reports::default()
+        }
+    }
+
+    /// `(status, reason)` of Ready, Reconciling and Stalled.
+    fn kstatus(status: &DataProductStatus) -> [(&str, &str); 3] {
+        [
+            condition(status, ConditionType::Ready),
+            condition(status, ConditionType::Reconciling),
+            condition(status, ConditionType::Stalled),
+        ]
+    }
+
     #[test]
-    fn a_full_pass_is_ready_and_the_same_reports_give_the_same_status() {
+    fn a_full_pass_with_a_worker_up_is_ready_and_the_same_reports_give_the_same_status() {
         let (first, outcome) = derive_status(None, &full_pass(), Some(1), &at(100));
         assert_eq!(outcome, Outcome::Provisioned);
         assert_eq!(
@@ -355,11 +522,17 @@ mod tests {
             ("True", "Provisioned")
         );
         assert_eq!(condition(&first, ConditionType::Stalled).0, "False");
+        assert_eq!(condition(&first, ConditionType::Reconciling).0, "False");
         assert_eq!(
             condition(&first, ConditionType::StorageReady),
             ("True", "BucketReady")
         );
-        assert_eq!(condition(&first, ConditionType::IngestionReady).0, "False");
+        assert_eq!(
+            condition(&first, ConditionType::IngestionReady),
+            ("True", "WorkerAvailable")
+        );
+        assert!(was_provisioned(Some(&first), Some(1)));
+        assert!(!was_provisioned(Some(&first), Some(2)), "a new generation");
         assert_eq!(first.observed_generation, Some(1));
         assert_eq!(first.compliance_tags, vec!["gdpr".to_string()]);
         let (again, _) = derive_status(Some(&first), &full_pass(), Some(1), &at(200));
@@ -440,30 +613,227 @@ mod tests {
     }
 
     #[test]
-    fn a_refresh_changes_only_ingestion_ready() {
-        let (ready, _) = derive_status(None, &full_pass(), Some(1), &at(100));
-        let reports = Reports {
+    fn a_provisioned_product_without_a_worker_is_not_ready_and_reconciling() {
+        let reports = full_pass_with(WorkloadReason::Unavailable);
+        let (status, outcome) = derive_status(None, &reports, Some(1), &at(100));
+        assert_eq!(outcome, Outcome::WorkloadDown);
+        assert_eq!(
+            kstatus(&status),
+            [
+                ("False", "WorkerUnavailable"),
+                ("True", "WorkerUnavailable"),
+                ("False", "WorkerUnavailable"),
+            ]
+        );
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        assert_eq!(
+            ready.map(|c| c.message.as_str()),
+            Some("WorkerUnavailable (test)"),
+            "Ready says why, in the workload's words"
+        );
+        assert_eq!(
+            condition(&status, ConditionType::IngestionReady),
+            ("False", "WorkerUnavailable")
+        );
+        assert_eq!(condition(&status, ConditionType::StorageReady).0, "True");
+        assert!(
+            was_provisioned(Some(&status), Some(1)),
+            "everything but the workload is in place"
+        );
+    }
+
+    #[test]
+    fn a_crash_looping_worker_keeps_the_product_reconciling() {
+        let reports = full_pass_with(WorkloadReason::CrashLooping);
+        let (status, outcome) = derive_status(None, &reports, Some(1), &at(100));
+        assert_eq!(outcome, Outcome::WorkloadDown);
+        assert_eq!(
+            kstatus(&status),
+            [
+                ("False", "WorkerCrashLooping"),
+                ("True", "WorkerCrashLooping"),
+                ("False", "WorkerCrashLooping"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_batch_or_derived_product_is_not_ready_and_stalled_as_not_yet_supported() {
+        let reports = full_pass_with(WorkloadReason::NotYetSupported);
+        let (status, outcome) = derive_status(None, &reports, Some(1), &at(100));
+        assert_eq!(outcome, Outcome::WorkloadDown);
+        assert_eq!(
+            kstatus(&status),
+            [
+                ("False", "NotYetSupported"),
+                ("False", "NotYetSupported"),
+                ("True", "NotYetSupported"),
+            ]
+        );
+        assert_eq!(
+            condition(&status, ConditionType::IngestionReady),
+            ("False", "NotYetSupported")
+        );
+        // A later refresh (nothing changed) gives the same status: no write.
+        let (again, _) = derive_status(
+            Some(&status),
+            &refresh(WorkloadReason::NotYetSupported),
+            Some(1),
+            &at(200),
+        );
+        assert_eq!(again, status);
+    }
+
+    #[test]
+    fn a_refresh_makes_the_product_ready_when_its_worker_becomes_available_and_not_when_it_is_lost()
+    {
+        let (starting, _) = derive_status(
+            None,
+            &full_pass_with(WorkloadReason::Unavailable),
+            Some(1),
+            &at(100),
+        );
+        let (up, outcome) = derive_status(
+            Some(&starting),
+            &refresh(WorkloadReason::Available),
+            Some(1),
+            &at(200),
+        );
+        assert_eq!(outcome, Outcome::Provisioned);
+        assert_eq!(
+            kstatus(&up),
+            [
+                ("True", "Provisioned"),
+                ("False", "Provisioned"),
+                ("False", "Provisioned"),
+            ]
+        );
+        assert_eq!(
+            condition(&up, ConditionType::IngestionReady),
+            ("True", "WorkerAvailable")
+        );
+
+        let (lost, outcome) = derive_status(
+            Some(&up),
+            &refresh(WorkloadReason::CrashLooping),
+            Some(1),
+            &at(300),
+        );
+        assert_eq!(outcome, Outcome::WorkloadDown);
+        assert_eq!(
+            kstatus(&lost),
+            [
+                ("False", "WorkerCrashLooping"),
+                ("True", "WorkerCrashLooping"),
+                ("False", "WorkerCrashLooping"),
+            ]
+        );
+        let ready = lost.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(ready.last_transition_time, at(300));
+
+        // Everything a refresh does not look at is kept.
+        for c in up.conditions.iter().filter(|c| {
+            !["Ready", "Reconciling", "Stalled", "IngestionReady"].contains(&c.type_.as_str())
+        }) {
+            assert!(lost.conditions.contains(c), "{} changed", c.type_);
+        }
+    }
+
+    #[test]
+    fn a_refresh_after_a_failure_or_of_a_new_generation_leaves_ready_alone() {
+        let failed = Reports {
             decide: Some(decided(true)),
-            workload: Some(WorkloadReport {
-                up: true,
-                reason: "WorkerAvailable",
-                message: "1 ingestion worker(s) available".into(),
+            failure: Some(Failure {
+                message: "failed to apply".into(),
             }),
             ..Reports::default()
         };
-        let (status, outcome) = derive_status(Some(&ready), &reports, Some(1), &at(200));
+        let (status, _) = derive_status(None, &failed, Some(1), &at(100));
+        assert!(!was_provisioned(Some(&status), Some(1)));
+        let (after, outcome) = derive_status(
+            Some(&status),
+            &refresh(WorkloadReason::Available),
+            Some(1),
+            &at(200),
+        );
         assert_eq!(outcome, Outcome::Refreshed);
         assert_eq!(
-            condition(&status, ConditionType::IngestionReady),
-            ("True", "WorkerAvailable")
+            condition(&after, ConditionType::Ready),
+            ("False", "ProvisioningFailed")
         );
-        let unchanged: Vec<_> = ready
-            .conditions
-            .iter()
-            .filter(|c| c.type_ != "IngestionReady")
-            .collect();
-        for c in unchanged {
-            assert!(status.conditions.contains(c), "{} changed", c.type_);
+
+        let (ready, _) = derive_status(None, &full_pass(), Some(1), &at(100));
+        let (next, outcome) = derive_status(
+            Some(&ready),
+            &refresh(WorkloadReason::Available),
+            Some(2),
+            &at(200),
+        );
+        assert_eq!(outcome, Outcome::Refreshed);
+        let stored = ready.conditions.iter().find(|c| c.type_ == "Ready");
+        assert_eq!(
+            next.conditions.iter().find(|c| c.type_ == "Ready"),
+            stored,
+            "generation 2 is not provisioned yet"
+        );
+    }
+
+    #[test]
+    fn worker_events_are_told_on_transitions_only() {
+        let status_with =
+            |reason| derive_status(None, &full_pass_with(reason), Some(1), &at(100)).0;
+        let report = workers;
+        use WorkloadReason::*;
+        // Up for the first time, and again after being down.
+        assert_eq!(
+            worker_change(None, &report(Available)),
+            Some(WorkerChange::Available)
+        );
+        assert_eq!(
+            worker_change(Some(&status_with(Unavailable)), &report(Available)),
+            Some(WorkerChange::Available)
+        );
+        assert_eq!(
+            worker_change(Some(&status_with(Available)), &report(Available)),
+            None
+        );
+        // Lost, for whatever reason.
+        assert_eq!(
+            worker_change(Some(&status_with(Available)), &report(Unavailable)),
+            Some(WorkerChange::Down)
+        );
+        // Starting is not news; a failure a pod tells is, once per reason.
+        assert_eq!(worker_change(None, &report(Unavailable)), None);
+        assert_eq!(
+            worker_change(Some(&status_with(Unavailable)), &report(CrashLooping)),
+            Some(WorkerChange::Down)
+        );
+        assert_eq!(
+            worker_change(Some(&status_with(CrashLooping)), &report(CrashLooping)),
+            None
+        );
+        assert_eq!(
+            worker_change(Some(&status_with(CrashLooping)), &report(ImageMissing)),
+            Some(WorkerChange::Down)
+        );
+        assert_eq!(
+            worker_change(None, &report(Unschedulable)),
+            Some(WorkerChange::Down)
+        );
+        assert_eq!(
+            worker_change(
+                Some(&status_with(NotYetSupported)),
+                &report(NotYetSupported)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn workload_reasons_read_back_from_their_names() {
+        for reason in WorkloadReason::ALL {
+            assert_eq!(WorkloadReason::parse(reason.as_str()), Some(reason));
         }
+        assert_eq!(WorkloadReason::parse("Provisioned"), None);
     }
 }

@@ -1,13 +1,16 @@
 //! What makes a product reconcile: a change of the product, a policy change (every
-//! product), and a change of one of its children by someone else. The last is told apart
-//! from the controller's own writes and from status-only updates, so that a deleted or
-//! hand-edited child gets a full pass within seconds instead of at the next resync, while
-//! a worker Deployment's status only refreshes `IngestionReady`.
+//! product), a change of one of its children by someone else, and a change of one of its
+//! worker pods. A child's change is told apart from the controller's own writes and from
+//! status-only updates, so that a deleted or hand-edited child gets a full pass within
+//! seconds instead of at the next resync, while a worker Deployment's status, like any
+//! change of a worker pod, only refreshes `IngestionReady` (and with it `Ready`).
 
 use crate::context::{lock, Context};
 use crate::reconcile::{error_policy, reconcile};
 use futures::{Stream, StreamExt};
-use kube::api::{Api, DynamicObject};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DynamicObject, PartialObjectMeta};
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, WatchStreamExt};
@@ -18,12 +21,12 @@ use meshplane_planner::{ChildId, ChildKind, CHILD_KINDS};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The product a child belongs to: its controller owner, or its product labels (children
-/// in another namespace cannot have an owner reference).
-fn owner_of(child: &DynamicObject) -> Option<ObjectRef<DataProduct>> {
-    let namespace = child.metadata.namespace.clone().unwrap_or_default();
-    let owned = child
-        .metadata
+/// The product an object belongs to: its controller owner, or its product labels (children
+/// in another namespace cannot have an owner reference, and worker pods are owned by
+/// their ReplicaSet).
+fn owner_of(metadata: &ObjectMeta) -> Option<ObjectRef<DataProduct>> {
+    let namespace = metadata.namespace.clone().unwrap_or_default();
+    let owned = metadata
         .owner_references
         .iter()
         .flatten()
@@ -31,7 +34,7 @@ fn owner_of(child: &DynamicObject) -> Option<ObjectRef<DataProduct>> {
     if let Some(owner) = owned {
         return Some(ObjectRef::new(&owner.name).within(&namespace));
     }
-    let labels = child.metadata.labels.as_ref()?;
+    let labels = metadata.labels.as_ref()?;
     let name = labels.get(PRODUCT_LABEL)?;
     let product_namespace = labels.get(PRODUCT_NAMESPACE_LABEL)?;
     Some(ObjectRef::new(name).within(product_namespace))
@@ -73,7 +76,7 @@ fn child_triggers(
                     let ours = child.metadata.resource_version.is_some()
                         && lock(&ctx.written).get(&id) == child.metadata.resource_version.as_ref();
                     let changed = shapes.insert(id, shape) != Some(shape);
-                    owner_of(&child).map(|product| {
+                    owner_of(&child.metadata).map(|product| {
                         if changed && !ours {
                             ctx.mark_children_changed(product.clone());
                         }
@@ -84,7 +87,7 @@ fn child_triggers(
                     let id = child_id(kind, &child);
                     shapes.remove(&id);
                     lock(&ctx.written).remove(&id);
-                    owner_of(&child).map(|product| {
+                    owner_of(&child.metadata).map(|product| {
                         ctx.mark_children_changed(product.clone());
                         Ok(product)
                     })
@@ -93,6 +96,31 @@ fn child_triggers(
             };
             futures::future::ready(found)
         })
+}
+
+/// A stream of products to reconcile because one of their worker pods changed (created,
+/// started, crashed, deleted). Pods are not children (the Deployment's ReplicaSet makes
+/// them), so nothing is marked changed: the reconcile is the cheap refresh of the
+/// workload.
+fn pod_triggers(
+    ctx: &Context,
+) -> impl Stream<Item = Result<ObjectRef<DataProduct>, watcher::Error>> + Send {
+    // Metadata only: the labels name the product, and a pod's status is read when the
+    // refresh lists the pods.
+    let api: Api<PartialObjectMeta<Pod>> = Api::all(ctx.client.clone());
+    let config =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    watcher(api, config).default_backoff().filter_map(|event| {
+        futures::future::ready(match event {
+            Err(e) => Some(Err(e)),
+            Ok(
+                watcher::Event::Apply(pod)
+                | watcher::Event::InitApply(pod)
+                | watcher::Event::Delete(pod),
+            ) => owner_of(&pod.metadata).map(Ok),
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+        })
+    })
 }
 
 fn child_id(kind: &ChildKind, child: &DynamicObject) -> ChildId {
@@ -118,7 +146,8 @@ pub async fn run(
     let children = futures::stream::select_all(
         CHILD_KINDS
             .iter()
-            .map(|kind| child_triggers(ctx.clone(), kind).boxed()),
+            .map(|kind| child_triggers(ctx.clone(), kind).boxed())
+            .chain(std::iter::once(pod_triggers(&ctx).boxed())),
     );
     let config = kube::runtime::controller::Config::default().concurrency(ctx.concurrency);
     Controller::new(products, watcher::Config::default())
@@ -127,7 +156,7 @@ pub async fn run(
             futures::future::ready(match r {
                 Ok(product) => Some(product),
                 Err(e) => {
-                    tracing::debug!(error = %e, "watching children failed; retrying");
+                    tracing::debug!(error = %e, "watching children or worker pods failed; retrying");
                     None
                 }
             })

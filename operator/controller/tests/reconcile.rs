@@ -57,7 +57,8 @@ fn has_condition(status: &Value, type_: &str) -> bool {
 }
 
 /// The first reconcile's calls after the finalizer: bucket created, Secrets, applies,
-/// pruning, topic and workload read back, status written.
+/// pruning, topic and workload read back (a worker is available, told in an Event),
+/// status written.
 fn first_pass(product: &DataProduct) -> Vec<Step> {
     let desired = desired(product);
     let mut script = support::s3::bucket_created(&desired.bucket);
@@ -72,8 +73,19 @@ fn first_pass(product: &DataProduct) -> Vec<Step> {
     script.push(pruning_lists(product, &settings()));
     script.push(topic_ready());
     script.push(deployment(1));
+    script.push(worker_available(product));
     script.push(status_patched(product));
     script
+}
+
+/// The Normal Event of a worker becoming available.
+fn worker_available(product: &DataProduct) -> Step {
+    event(
+        product,
+        "Normal",
+        "WorkerAvailable",
+        "1 ingestion worker(s) available",
+    )
 }
 
 /// The product as stored after a first pass: finalizer on, the status it was given.
@@ -210,9 +222,22 @@ async fn a_refresh_whose_status_is_unchanged_writes_no_status_and_one_that_chang
     // Within the resync period, nothing changed: only the workload is looked at again...
     script.push(Step::Mark("second reconcile".into()));
     script.push(deployment(1));
-    // ...and when it reports something new, the status is written.
+    // ...and when it reports something new (the worker is lost, no pod left to say why),
+    // a Warning is recorded and the status is written: not Ready any more.
     script.push(Step::Mark("third reconcile".into()));
     script.push(deployment(0));
+    script.push(worker_pods(vec![]));
+    script.push(event(
+        &product,
+        "Warning",
+        "WorkerUnavailable",
+        "no worker pod yet",
+    ));
+    script.push(status_patched(&product));
+    // The worker is back: the refresh makes the product Ready again.
+    script.push(Step::Mark("fourth reconcile".into()));
+    script.push(deployment(1));
+    script.push(event_repeated(&product, "Normal", "WorkerAvailable"));
     script.push(status_patched(&product));
     let harness = Harness::start(script);
     let ctx = context(&harness);
@@ -221,24 +246,31 @@ async fn a_refresh_whose_status_is_unchanged_writes_no_status_and_one_that_chang
         .await
         .expect("the first reconcile succeeds");
     let first = body_of(&harness.seen(), STATUS_PATCH)["status"].clone();
-    let stored = Arc::new(stored(&product, &first));
+    let stored_first = Arc::new(stored(&product, &first));
 
     harness.mark("second reconcile");
-    let second = run(reconcile(stored.clone(), ctx.clone())).await;
+    let second = run(reconcile(stored_first.clone(), ctx.clone())).await;
     harness.mark("third reconcile");
-    let third = run(reconcile(stored, ctx.clone())).await;
+    let third = run(reconcile(stored_first, ctx.clone())).await;
+    let lost = harness
+        .seen()
+        .iter()
+        .filter(|s| s.what == STATUS_PATCH)
+        .map(|s| s.body["status"].clone())
+        .nth(1)
+        .expect("the third reconcile wrote the status");
+    harness.mark("fourth reconcile");
+    let fourth = run(reconcile(Arc::new(stored(&product, &lost)), ctx.clone())).await;
     drop(ctx);
     let finished = harness.finish().await;
 
     // The timeline (checked by finish) has no status patch between the marks.
-    assert_eq!(
-        second.expect("the second reconcile succeeds"),
-        Action::requeue(RESYNC)
-    );
-    assert_eq!(
-        third.expect("the third reconcile succeeds"),
-        Action::requeue(RESYNC)
-    );
+    for (n, result) in [("second", second), ("third", third), ("fourth", fourth)] {
+        assert_eq!(
+            result.unwrap_or_else(|e| panic!("the {n} reconcile fails: {e}")),
+            Action::requeue(RESYNC)
+        );
+    }
     let patches: Vec<&Value> = finished
         .seen
         .iter()
@@ -247,14 +279,93 @@ async fn a_refresh_whose_status_is_unchanged_writes_no_status_and_one_that_chang
         .collect();
     assert_eq!(
         patches.len(),
-        2,
-        "one status patch each for the first and third"
+        3,
+        "one status patch each for the first, third and fourth"
     );
     assert_eq!(
         condition(patches[1], "IngestionReady"),
         ("False", "WorkerUnavailable")
     );
-    assert_eq!(condition(patches[1], "Ready"), condition(&first, "Ready"));
+    assert_eq!(message(patches[1], "IngestionReady"), "no worker pod yet");
+    assert_eq!(
+        condition(patches[1], "Ready"),
+        ("False", "WorkerUnavailable")
+    );
+    assert_eq!(
+        condition(patches[1], "Reconciling"),
+        ("True", "WorkerUnavailable")
+    );
+    assert_eq!(condition(patches[1], "Stalled").0, "False");
+    assert_eq!(
+        condition(patches[1], "StorageReady"),
+        condition(&first, "StorageReady"),
+        "a refresh leaves the rest alone"
+    );
+    assert_eq!(condition(patches[2], "Ready"), ("True", "Provisioned"));
+    assert_eq!(condition(patches[2], "Reconciling").0, "False");
+    assert_eq!(
+        condition(patches[2], "IngestionReady"),
+        ("True", "WorkerAvailable")
+    );
+}
+
+#[tokio::test]
+async fn a_first_pass_whose_worker_image_is_missing_is_provisioned_but_not_ready_and_says_why() {
+    let product = orders();
+    let mut script = vec![finalizer_added(&product)];
+    script.extend(first_pass(&product));
+    let at = script.len() - 3;
+    // The Deployment has no available replica: its pod says why.
+    script.splice(
+        at..,
+        [
+            deployment(0),
+            worker_pods(vec![waiting_worker_pod(
+                "orders-ingest-6d5f7c9b8-x2k4q",
+                "meshplane:dev",
+                "ErrImageNeverPull",
+                "Container image \"meshplane:dev\" is not present with pull policy of Never",
+            )]),
+            event(
+                &product,
+                "Warning",
+                "WorkerImageMissing",
+                "pod orders-ingest-6d5f7c9b8-x2k4q: image meshplane:dev",
+            ),
+            status_patched(&product),
+        ],
+    );
+    let harness = Harness::start(script);
+    let ctx = context(&harness);
+
+    let result = run(reconcile(Arc::new(product), ctx.clone())).await;
+    drop(ctx);
+    let finished = harness.finish().await;
+
+    assert_eq!(
+        result.expect("a worker that does not start is not a reconcile error"),
+        Action::requeue(RESYNC)
+    );
+    let status = &finished.body(STATUS_PATCH)["status"];
+    assert_eq!(condition(status, "Ready"), ("False", "WorkerImageMissing"));
+    assert_eq!(
+        condition(status, "Reconciling"),
+        ("True", "WorkerImageMissing")
+    );
+    assert_eq!(condition(status, "Stalled").0, "False");
+    assert_eq!(
+        condition(status, "IngestionReady"),
+        ("False", "WorkerImageMissing")
+    );
+    let why = message(status, "Ready");
+    assert!(
+        why.contains(
+            "image meshplane:dev of container ingest cannot be pulled (ErrImageNeverPull)"
+        ),
+        "{why}"
+    );
+    assert_eq!(condition(status, "StorageReady").0, "True");
+    assert_eq!(condition(status, "TopicReady").0, "True");
 }
 
 #[tokio::test]
@@ -272,7 +383,9 @@ async fn a_full_pass_whose_status_is_unchanged_writes_no_status() {
         steps
     };
     // The finalizer is on already; the bucket exists as specified (no event, no repair).
+    // The worker is available for the first time: an Event says so, once.
     let mut script = full_pass(false);
+    script.push(worker_available(&product));
     script.push(status_patched(&product));
     // A new process (nothing remembered): a full pass again, the same reports, no status.
     script.push(Step::Mark("after a restart".into()));
@@ -538,9 +651,9 @@ mod the_mock_fails_the_test {
     async fn on_requests_out_of_order() {
         first_reconcile_with(|script| {
             let status = script.pop().expect("the status patch");
-            let deployment = script.pop().expect("the deployment GET");
-            script.push(status);
-            script.push(deployment);
+            let at = script.len() - 2;
+            assert!(matches!(script[at], Step::Kube(_)), "the deployment GET");
+            script.insert(at, status);
         })
         .await;
     }

@@ -40,6 +40,20 @@ pub struct ControllerArgs {
         default_value = "ghcr.io/meshplane/meshplane:0.1.0"
     )]
     image: String,
+    /// When nodes pull the worker image: IfNotPresent, Always, or Never (images imported
+    /// into the nodes).
+    #[arg(long, env = "MESHPLANE_IMAGE_PULL_POLICY", default_value = "IfNotPresent",
+          value_parser = ["IfNotPresent", "Always", "Never"])]
+    image_pull_policy: String,
+    /// CPU each ingestion worker requests.
+    #[arg(long, env = "MESHPLANE_WORKER_CPU_REQUEST", default_value = "250m")]
+    worker_cpu_request: String,
+    /// Memory each ingestion worker requests.
+    #[arg(long, env = "MESHPLANE_WORKER_MEMORY_REQUEST", default_value = "256Mi")]
+    worker_memory_request: String,
+    /// Memory limit of each ingestion worker.
+    #[arg(long, env = "MESHPLANE_WORKER_MEMORY_LIMIT", default_value = "1Gi")]
+    worker_memory_limit: String,
     /// Prefix of every bucket name.
     #[arg(long, default_value = "meshplane")]
     bucket_prefix: String,
@@ -160,6 +174,10 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         topic_replicas: args.topic_replicas,
         s3_endpoint: args.s3_endpoint,
         s3_region: args.s3_region,
+        image_pull_policy: args.image_pull_policy,
+        worker_cpu_request: args.worker_cpu_request,
+        worker_memory_request: args.worker_memory_request,
+        worker_memory_limit: args.worker_memory_limit,
         ..PlatformSettings::default()
     };
     let engine = Arc::new(SharedEngine::default());

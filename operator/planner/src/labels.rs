@@ -61,6 +61,15 @@ pub fn worker_selector(product: &DataProduct) -> BTreeMap<String, String> {
     ])
 }
 
+/// [`worker_selector`] as a label selector query (`k=v,k=v`), to list the worker pods.
+pub fn worker_pods_selector(product: &DataProduct) -> String {
+    worker_selector(product)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The label selector that finds every child of a product (in any namespace).
 pub fn children_selector(product: &DataProduct) -> String {
     format!(

@@ -90,6 +90,8 @@ pub fn plan(product: &DataProduct, settings: &PlatformSettings) -> Result<Desire
         slo_rules,
         dashboard,
     } = monitoring::objects(product, settings, &bucket)?;
+    let plan_map = workload::plan_config_map(product, &ingest_plan);
+    let workload = workload::workload(product, settings, &plan_map);
     let children = Children {
         kafka_topics: topics::topic_objects(product, settings, &topics),
         cdc_connector: product
@@ -98,13 +100,13 @@ pub fn plan(product: &DataProduct, settings: &PlatformSettings) -> Result<Desire
             .cdc
             .as_ref()
             .map(|cdc| cdc::kafka_connector(product, settings, cdc)),
-        plan: workload::plan_config_map(product, &ingest_plan),
+        plan: plan_map,
         worker_account,
         worker_role,
         worker_binding,
         reader_role,
         reader_binding,
-        workload: workload::workload(product, settings),
+        workload,
         metrics_service: workload::metrics_service(product, settings),
         service_monitor,
         slo_rules,

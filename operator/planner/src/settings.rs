@@ -17,9 +17,9 @@ pub enum TopicMode {
     Direct,
 }
 
-/// Platform-wide settings.
+/// Platform-wide settings. A settings file may name only what differs from the defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct PlatformSettings {
     /// Image of the `meshplane` binary, run as the ingestion worker.
     pub image: String,
@@ -45,6 +45,15 @@ pub struct PlatformSettings {
     pub masking_key_secret: String,
     /// Port of the workers' metrics and health endpoints.
     pub worker_metrics_port: u16,
+    /// When the node pulls the worker image: `IfNotPresent`, `Always` or `Never` (images
+    /// imported into the node, as in air-gapped clusters).
+    pub image_pull_policy: String,
+    /// CPU each worker requests (a Kubernetes quantity).
+    pub worker_cpu_request: String,
+    /// Memory each worker requests.
+    pub worker_memory_request: String,
+    /// Memory limit of each worker.
+    pub worker_memory_limit: String,
 }
 
 impl Default for PlatformSettings {
@@ -65,6 +74,10 @@ impl Default for PlatformSettings {
             s3_credentials_secret: "meshplane-s3-credentials".into(),
             masking_key_secret: "meshplane-masking-key".into(),
             worker_metrics_port: 9464,
+            image_pull_policy: "IfNotPresent".into(),
+            worker_cpu_request: "250m".into(),
+            worker_memory_request: "256Mi".into(),
+            worker_memory_limit: "1Gi".into(),
         }
     }
 }

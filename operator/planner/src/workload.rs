@@ -26,6 +26,12 @@ use std::collections::BTreeMap;
 /// Where the plan is mounted in the worker.
 pub const PLAN_MOUNT_PATH: &str = "/etc/meshplane";
 
+/// Annotation on the worker pod template holding [`plan_hash`] of the mounted plan. The
+/// worker reads its plan once, at start, and an updated ConfigMap alone does not restart
+/// it: a changed plan (schema, masking, update interval ...) must change the template so
+/// that the Deployment rolls the workers onto it.
+pub const PLAN_HASH_ANNOTATION: &str = "meshplane.dev/plan-hash";
+
 /// Name of the workers' ServiceAccount, Role, RoleBinding and workload.
 pub fn worker_name(product: &DataProduct) -> String {
     names::child(
@@ -156,12 +162,34 @@ pub fn plan_config_map(product: &DataProduct, plan: &IngestPlan) -> ConfigMap {
     }
 }
 
-/// Long-running workers for streams (Kafka and CDC), a CronJob for everything else.
-pub fn workload(product: &DataProduct, settings: &PlatformSettings) -> Workload {
+/// The first 16 hex digits of the SHA-256 of `plan_json`, the plan as its ConfigMap holds
+/// it. 64 bits tell plans apart; the full digest would only lengthen every pod.
+pub fn plan_hash(plan_json: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(plan_json.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether the product's ingestion runs continuously, as a Deployment of workers (Kafka
+/// and CDC streams), rather than as a CronJob (scheduled batch pulls, derived products).
+pub fn streams(product: &DataProduct) -> bool {
+    product.spec.source.kafka.is_some() || product.spec.source.cdc.is_some()
+}
+
+/// Long-running workers for streams (Kafka and CDC), a CronJob for everything else. The
+/// pod template mounts `plan_map` (from [`plan_config_map`]) and carries its hash.
+pub fn workload(
+    product: &DataProduct,
+    settings: &PlatformSettings,
+    plan_map: &ConfigMap,
+) -> Workload {
     let worker = worker_name(product);
-    let template = worker_pod(product, settings, &worker, &plan_map_name(product));
+    let template = worker_pod(product, settings, &worker, plan_map);
     let source = &product.spec.source;
-    if source.kafka.is_some() || source.cdc.is_some() {
+    if streams(product) {
         return Workload::Deployment(Box::new(Deployment {
             metadata: child_meta(product, worker, "ingest"),
             spec: Some(DeploymentSpec {
@@ -189,6 +217,10 @@ pub fn workload(product: &DataProduct, settings: &PlatformSettings) -> Workload 
         metadata: child_meta(product, worker, "ingest"),
         spec: Some(CronJobSpec {
             schedule,
+            // Scheduled pulls and derived transforms do not run yet (`meshplane ingest`
+            // refuses plans that are not streams); the CronJob is kept so the shape is in
+            // place, and the product's status says that nothing fills its table.
+            suspend: Some(true),
             concurrency_policy: Some("Forbid".into()),
             successful_jobs_history_limit: Some(3),
             failed_jobs_history_limit: Some(3),
@@ -261,7 +293,7 @@ fn worker_pod(
     product: &DataProduct,
     settings: &PlatformSettings,
     service_account: &str,
-    plan_map: &str,
+    plan_map: &ConfigMap,
 ) -> PodTemplateSpec {
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
@@ -274,9 +306,19 @@ fn worker_pod(
     };
     let mut pod_labels = labels::for_child(product, "ingest");
     pod_labels.extend(labels::worker_selector(product));
+    let plan_json = plan_map
+        .data
+        .as_ref()
+        .and_then(|d| d.get(PLAN_CONFIGMAP_KEY))
+        .map(String::as_str)
+        .unwrap_or_default();
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(pod_labels),
+            annotations: Some(BTreeMap::from([(
+                PLAN_HASH_ANNOTATION.to_string(),
+                plan_hash(plan_json),
+            )])),
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
@@ -296,6 +338,7 @@ fn worker_pod(
             containers: vec![Container {
                 name: "ingest".into(),
                 image: Some(settings.image.clone()),
+                image_pull_policy: Some(settings.image_pull_policy.clone()),
                 args: Some(vec![
                     "ingest".into(),
                     "--plan".into(),
@@ -329,10 +372,16 @@ fn worker_pod(
                 readiness_probe: Some(probe("/readyz")),
                 resources: Some(ResourceRequirements {
                     requests: Some(BTreeMap::from([
-                        ("cpu".into(), Quantity("250m".into())),
-                        ("memory".into(), Quantity("256Mi".into())),
+                        ("cpu".into(), Quantity(settings.worker_cpu_request.clone())),
+                        (
+                            "memory".into(),
+                            Quantity(settings.worker_memory_request.clone()),
+                        ),
                     ])),
-                    limits: Some(BTreeMap::from([("memory".into(), Quantity("1Gi".into()))])),
+                    limits: Some(BTreeMap::from([(
+                        "memory".into(),
+                        Quantity(settings.worker_memory_limit.clone()),
+                    )])),
                     ..ResourceRequirements::default()
                 }),
                 security_context: Some(SecurityContext {
@@ -344,6 +393,9 @@ fn worker_pod(
                     }),
                     ..SecurityContext::default()
                 }),
+                // A worker that fails at start shows its last log lines in the pod's
+                // status, which the controller copies into IngestionReady.
+                termination_message_policy: Some("FallbackToLogsOnError".into()),
                 volume_mounts: Some(vec![VolumeMount {
                     name: "plan".into(),
                     mount_path: PLAN_MOUNT_PATH.into(),
@@ -355,7 +407,7 @@ fn worker_pod(
             volumes: Some(vec![Volume {
                 name: "plan".into(),
                 config_map: Some(ConfigMapVolumeSource {
-                    name: plan_map.into(),
+                    name: plan_map.metadata.name.clone().unwrap_or_default(),
                     ..ConfigMapVolumeSource::default()
                 }),
                 ..Volume::default()

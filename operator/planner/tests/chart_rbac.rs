@@ -70,3 +70,26 @@ fn the_rules_are_read_from_the_template() {
         .iter()
         .any(|r| strings(&r["resources"]).contains(&"dataproducts")));
 }
+
+#[test]
+fn the_charts_cluster_role_lets_the_controller_read_worker_pods_and_nothing_more() {
+    // Pods are not children (the Deployments' ReplicaSets make them): the workload step
+    // lists them and the controller watches them, to say why no worker is available.
+    let rules = controller_cluster_role_rules();
+    let granted = |verb: &str| {
+        rules.iter().any(|rule| {
+            strings(&rule["apiGroups"]).contains(&"")
+                && strings(&rule["resources"]).contains(&"pods")
+                && strings(&rule["verbs"]).contains(&verb)
+        })
+    };
+    for verb in ["get", "list", "watch"] {
+        assert!(
+            granted(verb),
+            "the controller's ClusterRole does not grant {verb} on pods"
+        );
+    }
+    for verb in ["create", "patch", "delete"] {
+        assert!(!granted(verb), "the controller needs no {verb} on pods");
+    }
+}

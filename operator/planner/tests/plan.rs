@@ -3,6 +3,7 @@
 use meshplane_api::load::{load_all, Resource};
 use meshplane_api::{DataProduct, GovernancePolicy, MaskingStrategy};
 use meshplane_governance::Engine;
+use meshplane_planner::workload::{plan_hash, PLAN_HASH_ANNOTATION};
 use meshplane_planner::{plan, DesiredState, PlatformSettings, TopicMode, TopicRole};
 use serde_json::Value;
 
@@ -217,6 +218,8 @@ fn batch_and_derived_products_run_as_cronjobs_on_their_schedule() {
     )
     .unwrap();
     assert_eq!(object(&state, "CronJob")["spec"]["schedule"], "0 * * * *");
+    // Nothing runs scheduled pulls yet: the CronJob is in place but suspended.
+    assert_eq!(object(&state, "CronJob")["spec"]["suspend"], true);
     assert!(state.topics.is_empty());
     let state = plan(
         &admitted(include_str!("../../../examples/daily-revenue.yaml")),
@@ -224,6 +227,7 @@ fn batch_and_derived_products_run_as_cronjobs_on_their_schedule() {
     )
     .unwrap();
     assert_eq!(object(&state, "CronJob")["spec"]["schedule"], "15 0 * * *");
+    assert_eq!(object(&state, "CronJob")["spec"]["suspend"], true);
     let inputs = &state.ingest_plan.source.products.as_ref().unwrap().inputs;
     assert_eq!(inputs[0].bucket, "meshplane-orders-orders");
     assert_eq!(inputs[1].bucket, "meshplane-finance-exchange-rates");
@@ -334,4 +338,61 @@ fn the_worker_deployment_runs_the_declared_number_of_consumers() {
     assert_ne!(three, example);
     let state = plan(&admitted(&three), &PlatformSettings::default()).unwrap();
     assert_eq!(object(&state, "Deployment")["spec"]["replicas"], 3);
+}
+
+/// The plan-hash annotation of the worker pod template.
+fn worker_plan_hash(state: &DesiredState) -> String {
+    object(state, "Deployment")["spec"]["template"]["metadata"]["annotations"][PLAN_HASH_ANNOTATION]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {PLAN_HASH_ANNOTATION} on the worker pod template"))
+        .to_string()
+}
+
+#[test]
+fn the_worker_pod_template_carries_the_hash_of_the_plan_its_config_map_holds() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let map = object(&state, "ConfigMap");
+    let written = map["data"]["plan.json"].as_str().unwrap();
+    let hash = worker_plan_hash(&state);
+    assert_eq!(hash, plan_hash(written));
+    assert_eq!(hash.len(), 16);
+    assert!(hash.chars().all(|c| c.is_ascii_hexdigit()), "{hash}");
+}
+
+#[test]
+fn the_same_plan_gives_the_same_hash_and_a_changed_masking_rolls_the_workers() {
+    let product = admitted(include_str!("../../../examples/orders.yaml"));
+    let settings = PlatformSettings::default();
+    let hash = worker_plan_hash(&plan(&product, &settings).unwrap());
+    assert_eq!(hash, worker_plan_hash(&plan(&product, &settings).unwrap()));
+
+    let mut redacted = product.clone();
+    let email = redacted
+        .spec
+        .schema
+        .fields
+        .iter_mut()
+        .find(|f| f.name == "customer_email")
+        .unwrap();
+    assert_eq!(email.masking, Some(MaskingStrategy::Hash));
+    email.masking = Some(MaskingStrategy::Redact);
+    assert_ne!(hash, worker_plan_hash(&plan(&redacted, &settings).unwrap()));
+}
+
+#[test]
+fn a_crashing_worker_leaves_its_last_log_lines_in_the_pod_status() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let container = &object(&state, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["terminationMessagePolicy"],
+        "FallbackToLogsOnError"
+    );
 }

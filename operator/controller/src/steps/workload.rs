@@ -1,29 +1,73 @@
-//! Workload: whether the product's ingestion runs.
+//! Workload: whether the product's ingestion runs, and if not, why.
 
-use crate::context::{key, Context};
+use crate::context::{event, key, Context};
 use crate::error::ReconcileError;
-use crate::status::WorkloadReport;
+use crate::status::{worker_change, WorkerChange, WorkloadReason, WorkloadReport};
+use crate::workers::diagnose;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::Api;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::EventType;
 use kube::ResourceExt;
 use meshplane_api::DataProduct;
-use meshplane_planner::workload::worker_name;
+use meshplane_planner::labels::worker_pods_selector;
+use meshplane_planner::workload::{streams, worker_name};
 
-/// A Deployment with an available replica, or a batch CronJob (which runs on its schedule).
+/// A stream's Deployment with an available replica is up; without one, its pods say why.
+/// Scheduled and derived products do not run yet. A change of `IngestionReady` is told in
+/// an Event.
 pub async fn workload(
     ctx: &Context,
     product: &DataProduct,
 ) -> Result<WorkloadReport, ReconcileError> {
-    if product.spec.source.batch.is_some() {
+    let report = observe(ctx, product).await?;
+    match worker_change(product.status.as_ref(), &report) {
+        Some(WorkerChange::Available) => {
+            let note = report.message.clone();
+            event(
+                ctx,
+                product,
+                EventType::Normal,
+                "WorkerAvailable",
+                "Ingest",
+                note,
+            )
+            .await;
+        }
+        Some(WorkerChange::Down) => {
+            let note = report.message.clone();
+            event(
+                ctx,
+                product,
+                EventType::Warning,
+                report.reason.as_str(),
+                "Ingest",
+                note,
+            )
+            .await;
+        }
+        None => {}
+    }
+    Ok(report)
+}
+
+async fn observe(ctx: &Context, product: &DataProduct) -> Result<WorkloadReport, ReconcileError> {
+    if !streams(product) {
+        let what = if product.spec.source.batch.is_some() {
+            "scheduled batch pulls"
+        } else {
+            "derived products"
+        };
         return Ok(WorkloadReport {
-            up: true,
-            reason: "Scheduled",
-            message: "batch ingestion CronJob applied".into(),
+            reason: WorkloadReason::NotYetSupported,
+            message: format!(
+                "{what} do not run yet: the CronJob is suspended and nothing fills the table"
+            ),
         });
     }
+    let namespace = product.namespace().unwrap_or_default();
     let name = worker_name(product);
-    let api: Api<Deployment> =
-        Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let deployment = api
         .get_opt(&name)
         .await
@@ -35,17 +79,28 @@ pub async fn workload(
         .and_then(|d| d.status)
         .and_then(|s| s.available_replicas)
         .unwrap_or(0);
-    Ok(if available > 0 {
-        WorkloadReport {
-            up: true,
-            reason: "WorkerAvailable",
+    if available > 0 {
+        return Ok(WorkloadReport {
+            reason: WorkloadReason::Available,
             message: format!("{available} ingestion worker(s) available"),
-        }
-    } else {
-        WorkloadReport {
-            up: false,
-            reason: "WorkerUnavailable",
-            message: format!("Deployment {name} applied; no worker available yet"),
+        });
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let listed = pods
+        .list(&ListParams::default().labels(&worker_pods_selector(product)))
+        .await;
+    Ok(match listed {
+        Ok(list) => diagnose(&list.items),
+        // The pods only explain; failing the reconcile over them (a chart without the
+        // pods rule, say) would hide what is known: no worker is available.
+        Err(e) => {
+            tracing::warn!(product = %key(product), error = %e, "failed to list the worker pods");
+            WorkloadReport {
+                reason: WorkloadReason::Unavailable,
+                message: format!(
+                    "Deployment {name} has no available worker (its pods could not be listed: {e})"
+                ),
+            }
         }
     })
 }

@@ -40,6 +40,8 @@ pub struct Call {
     what: String,
     method: Method,
     path: String,
+    /// `path` is a prefix (the object's name is made up by the client, e.g. an Event's).
+    prefix: bool,
     query: Vec<(String, String)>,
     content_type: Option<&'static str>,
     check: Option<Check>,
@@ -52,6 +54,7 @@ impl Call {
             what: what.into(),
             method,
             path: path.into(),
+            prefix: false,
             query: Vec::new(),
             content_type: None,
             check: None,
@@ -77,6 +80,12 @@ impl Call {
     /// A DELETE of `path`.
     pub fn delete(what: impl Into<String>, path: impl Into<String>) -> Self {
         Call::new(what, Method::DELETE, path)
+    }
+
+    /// The request's path must start with the call's path, rather than equal it.
+    pub fn path_prefix(mut self) -> Self {
+        self.prefix = true;
+        self
     }
 
     /// The request must carry this query parameter (others may be present too).
@@ -120,10 +129,11 @@ impl Call {
     fn describe(&self) -> String {
         let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!(
-            "{} ({} {}{}{})",
+            "{} ({} {}{}{}{})",
             self.what,
             self.method,
             self.path,
+            if self.prefix { "…" } else { "" },
             if query.is_empty() { "" } else { "?" },
             query.join("&")
         )
@@ -131,7 +141,7 @@ impl Call {
 
     fn matches(&self, request: &Incoming) -> bool {
         request.method == self.method
-            && request.path == self.path
+            && (request.path == self.path || self.prefix && request.path.starts_with(&self.path))
             && self
                 .query
                 .iter()

@@ -128,6 +128,27 @@ pub fn event(product: &DataProduct, type_: &str, reason: &str, note_contains: &s
     )
 }
 
+/// The same Event again within a few minutes: the recorder counts it in the Event's
+/// series (a merge patch of the Event it created first) instead of creating another.
+pub fn event_repeated(product: &DataProduct, type_: &str, reason: &str) -> Step {
+    let (type_, reason) = (type_.to_string(), reason.to_string());
+    let name = product.metadata.name.clone().unwrap_or_default();
+    Step::Kube(
+        Call::patch(
+            format!("the repeated {reason} Event"),
+            format!("/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events/{name}."),
+        )
+        .path_prefix()
+        .content_type(MERGE_PATCH)
+        .check(move |body| {
+            assert_eq!(body["reason"], json!(reason), "Event reason");
+            assert_eq!(body["type"], json!(type_), "type of the {reason} Event");
+            assert_eq!(body["series"]["count"], json!(2), "seen twice");
+        })
+        .reply_with(|body| (StatusCode::OK, with_resource_version(body, "2"))),
+    )
+}
+
 fn secret_call(name: &str, status: StatusCode) -> Step {
     let wanted = name.to_string();
     Step::Kube(
@@ -288,6 +309,57 @@ pub fn deployment(available: i32) -> Step {
             }),
         ),
     )
+}
+
+/// The label selector of the Orders product's worker pods.
+pub const WORKER_SELECTOR: &str =
+    "app.kubernetes.io/name=meshplane-ingest,meshplane.dev/product=orders";
+
+/// The LIST of the Orders worker pods (made when no worker is available), answered with
+/// `pods`.
+pub fn worker_pods(pods: Vec<Value>) -> Step {
+    Step::Kube(
+        Call::get(
+            format!("the LIST of the worker pods in {NAMESPACE}"),
+            format!("/api/v1/namespaces/{NAMESPACE}/pods"),
+        )
+        .query("labelSelector", WORKER_SELECTOR)
+        .reply(
+            StatusCode::OK,
+            json!({
+                "apiVersion": "v1",
+                "kind": "PodList",
+                "metadata": { "resourceVersion": "1" },
+                "items": pods,
+            }),
+        ),
+    )
+}
+
+/// A worker pod of Orders whose container waits with `reason` and `message` (as the
+/// kubelet reports an image it cannot get).
+pub fn waiting_worker_pod(name: &str, image: &str, reason: &str, message: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": {
+                "app.kubernetes.io/name": "meshplane-ingest",
+                "meshplane.dev/product": "orders",
+            },
+        },
+        "spec": { "containers": [{ "name": "ingest", "image": image }] },
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [{
+                "name": "ingest", "image": image, "imageID": "", "ready": false,
+                "restartCount": 0,
+                "state": { "waiting": { "reason": reason, "message": message } },
+            }],
+        },
+    })
 }
 
 /// The merge patch of the status subresource; answered with the product carrying it.
