@@ -51,7 +51,7 @@ bench-governance: ## Criterion: governance decisions per second (50 fields x 5 p
 	$(CARGO) bench -p meshplane-governance --bench decisions
 
 .PHONY: bench-controller
-bench-controller: stack-up ## Apply-to-Ready p50/p99 for 1 and 500 products, RSS with 1,000 (local stack)
+bench-controller: stack-up ## Apply-to-Ready (worker pod available) p50/p99 for 1 and 100 products; CPU/RSS of every component
 	@bash e2e/bench/controller.sh
 
 .PHONY: bench-ingest

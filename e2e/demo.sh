@@ -44,24 +44,7 @@ apiVersion: v1
 kind: Namespace
 metadata: { name: finance }
 NS
-# The S3 key pair the platform team gives the chart (here: the local SeaweedFS's).
-kubectl -n meshplane-system create secret generic meshplane-s3 --from-literal=access-key-id="$AWS_ACCESS_KEY_ID" \
-  --from-literal=secret-access-key="$AWS_SECRET_ACCESS_KEY" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-installed_before=0
-"$MESHPLANE_HELM" status meshplane --namespace meshplane-system >/dev/null 2>&1 && installed_before=1
-show "$MESHPLANE_HELM" upgrade --install meshplane charts/meshplane --namespace meshplane-system \
-  --set image.repository="${MESHPLANE_IMAGE%:*}" --set image.tag="${MESHPLANE_IMAGE##*:}" --set image.pullPolicy=Never \
-  --set controller.kafka.topicMode=direct --set controller.kafka.topicReplicas=1 \
-  --set controller.kafka.bootstrapServers=kafka.platform.svc.cluster.local:9092 \
-  --set controller.s3.endpoint=http://s3.platform.svc.cluster.local:8333 \
-  --set controller.workerResources.requests.cpu=50m --set controller.workerResources.requests.memory=128Mi \
-  --wait --timeout 5m
-if [[ $installed_before == 1 ]]; then
-  # Pods of an earlier install run the image as it was then: the new image goes to new pods.
-  kubectl -n meshplane-system rollout restart deployment/meshplane-controller deployment/meshplane-webhook >/dev/null
-  kubectl -n meshplane-system rollout status deployment/meshplane-webhook --timeout 3m >/dev/null
-  kubectl -n meshplane-system rollout status deployment/meshplane-controller --timeout 3m >/dev/null
-fi
+show bash e2e/stack/platform.sh install
 show kubectl -n meshplane-system get pods -o wide
 finished=0
 cleanup() {

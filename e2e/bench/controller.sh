@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark of the controller against the local stack (`make bench-controller`): time from
 # create to Ready=True (the watch event that shows it), p50/p99, for one product at a time
-# and for 500 created at once; then the controller's resident memory with 1,000 products.
-# Topics in direct mode (Kafka admin API), buckets on SeaweedFS, no admission webhook.
+# and for 100 created at once. Ready includes the product's ingestion worker pod being
+# available on the node (image already imported). Then CPU and memory of every platform
+# component, the worker pods included. Topics in direct mode (Kafka admin API), buckets on
+# SeaweedFS, no admission webhook; the controller runs on the host, its workers in pods.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CONCURRENCY=${CONCURRENCY:-32} SINGLE=${SINGLE:-20} BURST=${BURST:-500} TOTAL=${TOTAL:-1000}
+CONCURRENCY=${CONCURRENCY:-32} SINGLE=${SINGLE:-20} BURST=${BURST:-100} TOTAL=${TOTAL:-120}
 source .stack/env
 cargo build -q --release -p meshplane
+bash e2e/stack/images.sh meshplane
 cargo build -q --release -p meshplane-controller --example ready_bench
 bench=target/release/examples/ready_bench
 run=$(date +%s)
@@ -36,12 +39,24 @@ echo "== one product at a time ($SINGLE products, 2 s apart), controller concurr
 echo "== $BURST products created at once (50 parallel creates)"
 "$bench" "$burst" "$template" "$BURST" 50
 remaining=$(( TOTAL - SINGLE - BURST ))
-echo "== $remaining more, $TOTAL products in all"
-"$bench" "$rest" "$template" "$remaining" 50
-rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$controller/status")
-hwm_kib=$(awk '/^VmHWM/ {print $2}' "/proc/$controller/status")
-echo "== controller memory with $TOTAL products: RSS $(( rss_kib / 1024 )) MiB (peak $(( hwm_kib / 1024 )) MiB)"
+if (( remaining > 0 )); then
+  echo "== $remaining more, $TOTAL products in all"
+  "$bench" "$rest" "$template" "$remaining" 50
+fi
+pods=$(kubectl get pods -A -l app.kubernetes.io/name=meshplane-ingest --field-selector status.phase=Running -o name | wc -l)
+echo "== CPU seconds since start and resident memory of every component ($TOTAL products, $pods worker pods running)"
 ticks=$(getconf CLK_TCK)
-cpu() { awk -v t="$ticks" '{printf "%.1f", ($14 + $15) / t}' "/proc/$1/stat"; }
-echo "== CPU seconds used during the run: controller $(cpu "$controller")$(for p in $(pgrep -f kube-apiserver) ; do printf ', kube-apiserver %s' "$(cpu "$p")"; done)$(for p in $(pgrep -f 'kafka.Kafka') ; do printf ', kafka %s' "$(cpu "$p")"; done)$(for p in $(pgrep -f '^[^ ]*etcd') ; do printf ', etcd %s' "$(cpu "$p")"; done)"
+usage() { # usage NAME PID
+  awk -v t="$ticks" -v n="$1" '{printf "  %-24s %7.1f CPU s", n, ($14 + $15) / t}' "/proc/$2/stat"
+  awk '/^VmRSS/ {printf "  %6d MiB\n", $2 / 1024}' "/proc/$2/status"
+}
+usage "controller" "$controller"
+for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy containerd kafka seaweedfs; do
+  pid=$(cat ".stack/pids/$name.pid" 2>/dev/null || true)
+  [[ -n $pid && -d /proc/$pid ]] && usage "$name" "$pid"
+done
+# Everything in pods (worker pods, CoreDNS, their shims excluded) from the kubepods cgroups.
+pods_cpu=$(awk '{printf "%.1f", $1 / 1e9}' /sys/fs/cgroup/cpuacct/kubepods/cpuacct.usage)
+pods_mem=$(( $(cat /sys/fs/cgroup/memory/kubepods/memory.usage_in_bytes) / 1048576 ))
+printf '  %-24s %7s CPU s  %6d MiB (cgroup usage, page cache included)\n' "all pods" "$pods_cpu" "$pods_mem"
 echo "(namespaces $single $burst $rest are left in place; make stack-clean removes everything)"

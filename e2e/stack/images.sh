@@ -18,7 +18,8 @@ import_image() {
   local tar=$1 ref=$2
   ctr_ images import --no-unpack=false "$tar" >>"$LOG_DIR/images.log" 2>&1 \
     || die "importing $ref into containerd failed; see $LOG_DIR/images.log"
-  ctr_ images ls -q | grep -qx "$ref" || die "containerd does not list $ref after importing $tar"
+  local listed; listed=$(ctr_ images ls -q)
+  grep -qx "$ref" <<<"$listed" || die "containerd does not list $ref after importing $tar"
 }
 
 # rootfs_with_libs DIR BINARY...: copies each binary's shared libraries (from ldd) into DIR.

@@ -180,7 +180,12 @@ export MESHPLANE_S3_ENDPOINT=http://$NODE_IP:$S3_PORT
 export MESHPLANE_KAFKA_LOOPBACK=127.0.0.1:$KAFKA_PORT
 export MESHPLANE_NODE_IP=$NODE_IP
 export MESHPLANE_NODE_NAME=$NODE_NAME
+# The platform's image as \`make image\` imports it; workers of a controller run on the
+# host use it too, never pulled, with requests small enough for many on two cores.
 export MESHPLANE_IMAGE=$MESHPLANE_IMAGE
+export MESHPLANE_IMAGE_PULL_POLICY=Never
+export MESHPLANE_WORKER_CPU_REQUEST=10m
+export MESHPLANE_WORKER_MEMORY_REQUEST=32Mi
 export MESHPLANE_CONTAINERD_SOCK=$CONTAINERD_SOCK
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY

@@ -74,8 +74,10 @@ MESHPLANE_BIN = os.environ.get("MESHPLANE_BIN", f"{REPO}/target/release/meshplan
 
 
 class Controller:
-    """A `meshplane controller` process with its log, started the way an operator
-    deployment runs it (here on the host: the local stack has no kubelet)."""
+    """A `meshplane controller` process with its log, run on the host so that a test can
+    kill it or give it flags; the workers it creates run as pods on the node, with the
+    image and requests from the stack's environment (test_platform_pods.py runs the
+    controller itself in a pod, installed with helm)."""
 
     def __init__(self, log_path, metrics_addr, *args):
         self.log_path = log_path

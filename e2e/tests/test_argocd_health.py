@@ -15,6 +15,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HEALTH = os.path.join(REPO, "charts", "meshplane", "health")
@@ -30,150 +31,8 @@ io.write(tostring(hs.status), "\\n", tostring(hs.message or ""))
 
 
 def load_yaml(path):
-    """One YAML document as Python data: PyYAML when installed, else `_SubsetYaml`."""
     with open(path) as f:
-        text = f.read()
-    try:
-        import yaml
-    except ImportError:
-        return _SubsetYaml(text, path).load()
-    return yaml.safe_load(text)
-
-
-class _SubsetYaml:
-    """The YAML the health test data uses, for a venv without PyYAML: block mappings and
-    sequences, plain and quoted scalars, ints, booleans, null, `{}` and `[]`, comments.
-    Anything else fails loudly, naming the line, rather than being misread."""
-
-    def __init__(self, text, path):
-        self.path = path
-        self.lines = []
-        for number, raw in enumerate(text.splitlines(), 1):
-            line = self._strip_comment(raw).rstrip()
-            if line.strip() and line.strip() != "---":
-                self.lines.append((number, len(line) - len(line.lstrip(" ")), line.strip()))
-        self.i = 0
-
-    def fail(self, number, why):
-        raise ValueError(f"{self.path}:{number}: {why} (install PyYAML for full YAML)")
-
-    @staticmethod
-    def _strip_comment(line):
-        quote = None
-        for k, ch in enumerate(line):
-            if quote:
-                if ch == quote:
-                    quote = None
-            elif ch in "'\"":
-                quote = ch
-            elif ch == "#" and (k == 0 or line[k - 1] in " \t"):
-                return line[:k]
-        return line
-
-    def load(self):
-        if not self.lines:
-            return None
-        value = self.block(self.lines[0][1])
-        if self.i < len(self.lines):
-            self.fail(self.lines[self.i][0], "unexpected indentation")
-        return value
-
-    def block(self, indent):
-        number, _, text = self.lines[self.i]
-        if text == "-" or text.startswith("- "):
-            return self.sequence(indent)
-        return self.mapping(indent)
-
-    def sequence(self, indent):
-        items = []
-        while self.i < len(self.lines):
-            number, ind, text = self.lines[self.i]
-            if ind < indent:
-                break
-            if ind > indent or not (text == "-" or text.startswith("- ")):
-                self.fail(number, "expected a sequence item")
-            rest = text[1:].strip()
-            if not rest:
-                self.i += 1
-                items.append(self.nested(indent, number))
-            elif self._is_key(rest):
-                # "- key: value" opens a mapping indented past the dash.
-                self.lines[self.i] = (number, ind + 2, rest)
-                items.append(self.mapping(ind + 2))
-            else:
-                self.i += 1
-                items.append(self.scalar(rest, number))
-        return items
-
-    def mapping(self, indent):
-        result = {}
-        while self.i < len(self.lines):
-            number, ind, text = self.lines[self.i]
-            if ind < indent:
-                break
-            if ind > indent or not self._is_key(text):
-                self.fail(number, "expected `key: value`")
-            key, rest = self._split_key(text, number)
-            if key in result:
-                self.fail(number, f"duplicate key {key!r}")
-            self.i += 1
-            if rest:
-                result[key] = self.scalar(rest, number)
-            else:
-                result[key] = self.nested(indent, number, allow_same_indent_sequence=True)
-        return result
-
-    def nested(self, indent, number, allow_same_indent_sequence=False):
-        """The block after `key:` or `-`, or null when none follows."""
-        if self.i >= len(self.lines):
-            return None
-        _, ind, text = self.lines[self.i]
-        is_item = text == "-" or text.startswith("- ")
-        if ind > indent or (allow_same_indent_sequence and ind == indent and is_item):
-            return self.block(ind)
-        return None
-
-    @staticmethod
-    def _is_key(text):
-        return re.match(r"""^(?:"[^"]*"|'[^']*'|[^\s'"{\[][^:]*?):(?:\s|$)""", text) is not None
-
-    def _split_key(self, text, number):
-        m = re.match(r"""^("[^"]*"|'[^']*'|[^\s'"{\[][^:]*?):(?:\s+(.*))?$""", text)
-        if not m:
-            self.fail(number, "cannot read the key")
-        key = m.group(1)
-        if key[0] in "'\"":
-            key = self.scalar(key, number)
-        return key, (m.group(2) or "").strip()
-
-    def scalar(self, text, number):
-        if text.startswith('"'):
-            if not text.endswith('"') or len(text) < 2:
-                self.fail(number, "unterminated double-quoted string")
-            return json.loads(text)
-        if text.startswith("'"):
-            if not text.endswith("'") or len(text) < 2:
-                self.fail(number, "unterminated single-quoted string")
-            return text[1:-1].replace("''", "'")
-        if text == "{}":
-            return {}
-        if text == "[]":
-            return []
-        if text[0] in "{[&*!|>%@`":
-            self.fail(number, f"unsupported YAML: {text!r}")
-        if re.fullmatch(r"[-+]?[0-9]+", text):
-            return int(text)
-        if text in ("true", "True", "TRUE"):
-            return True
-        if text in ("false", "False", "FALSE"):
-            return False
-        if text in ("null", "Null", "NULL", "~"):
-            return None
-        if re.fullmatch(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", text):
-            return float(text)
-        if ": " in text or " #" in text:
-            self.fail(number, f"ambiguous plain scalar {text!r}; quote it")
-        return text
+        return yaml.safe_load(f)
 
 
 def lua_string(value):
@@ -264,15 +123,3 @@ def test_health_script_gives_the_expected_status(directory, test):
     expected = test["healthStatus"]
     assert status in STATUSES, f"{status!r} is not an Argo CD health status"
     assert (status, message) == (expected["status"], expected.get("message", ""))
-
-
-def test_the_subset_loader_reads_the_test_data_as_pyyaml_does():
-    """When PyYAML is there, the fallback loader must agree with it on every file."""
-    yaml = pytest.importorskip("yaml")
-    files = glob.glob(os.path.join(HEALTH, "*", "*", "health_test.yaml"))
-    files += glob.glob(os.path.join(HEALTH, "*", "*", "testdata", "*.yaml"))
-    assert files
-    for path in files:
-        with open(path) as f:
-            text = f.read()
-        assert _SubsetYaml(text, path).load() == yaml.safe_load(text), path

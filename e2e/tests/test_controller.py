@@ -79,9 +79,11 @@ def test_orders_becomes_ready_with_an_encrypted_bucket_and_owned_children(contro
     assert config["retention.ms"].value == str(7 * 86400 * 1000)
     topic = condition(namespace, "orders", "TopicReady")
     assert topic["status"] == "True" and topic["reason"] == "TopicsProvisioned"
-    # No kubelet runs on the local stack: the worker Deployment is applied, never available.
+    # Ready waited for the worker: its pod runs on the node.
     ingestion = condition(namespace, "orders", "IngestionReady")
-    assert ingestion["status"] == "False" and ingestion["reason"] == "WorkerUnavailable"
+    assert ingestion["status"] == "True" and ingestion["reason"] == "WorkerAvailable", ingestion
+    workers = kubectl_json("-n", namespace, "get", "pods", "-l", "app.kubernetes.io/name=meshplane-ingest")["items"]
+    assert [p["status"]["phase"] for p in workers] == ["Running"]
 
 
 def test_a_tightened_policy_is_reported_not_applied(controller, namespace):

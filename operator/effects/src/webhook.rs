@@ -5,7 +5,8 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
@@ -48,6 +49,14 @@ pub enum WebhookError {
     /// Issuing a certificate failed.
     #[error("failed to issue the webhook certificate: {0}")]
     Issue(#[from] certs::CertError),
+    /// Reading the ClusterRole that owns the configurations failed.
+    #[error("failed to read ClusterRole {name} (the owner of the webhook configurations): {source}")]
+    ReadOwner {
+        /// Name.
+        name: String,
+        /// Cause.
+        source: kube::Error,
+    },
     /// Applying a webhook configuration failed.
     #[error("failed to apply the {kind} webhook configuration: {source}")]
     ApplyConfiguration {
@@ -176,14 +185,40 @@ fn certificate_secret(namespace: &str, name: &str, bundle: &CertBundle) -> Secre
     }
 }
 
-/// Applies both webhook configurations with the CA bundle (server-side apply).
+/// An owner reference to a cluster-scoped ClusterRole (the chart's), so that the webhook
+/// configurations, which the webhook creates itself, are garbage-collected when the
+/// release that created the ClusterRole is uninstalled. A namespaced owner cannot own
+/// cluster-scoped objects.
+pub async fn cluster_role_owner(client: &Client, name: &str) -> Result<OwnerReference, WebhookError> {
+    let role = Api::<ClusterRole>::all(client.clone())
+        .get(name)
+        .await
+        .map_err(|source| WebhookError::ReadOwner {
+            name: name.to_string(),
+            source,
+        })?;
+    Ok(OwnerReference {
+        api_version: "rbac.authorization.k8s.io/v1".into(),
+        kind: "ClusterRole".into(),
+        name: name.to_string(),
+        uid: role.metadata.uid.unwrap_or_default(),
+        ..OwnerReference::default()
+    })
+}
+
+/// Applies both webhook configurations with the CA bundle (server-side apply), owned by
+/// `owner` when one is given.
 pub async fn apply_configurations(
     client: &Client,
     target: &WebhookTarget,
     ca_bundle: &str,
     operator_namespace: &str,
+    owner: Option<&OwnerReference>,
 ) -> Result<(), WebhookError> {
-    let (mutating, validating) = webhook_configurations(target, ca_bundle, operator_namespace);
+    let (mut mutating, mut validating) =
+        webhook_configurations(target, ca_bundle, operator_namespace);
+    mutating.metadata.owner_references = owner.map(|o| vec![o.clone()]);
+    validating.metadata.owner_references = owner.map(|o| vec![o.clone()]);
     let params = PatchParams::apply(crate::FIELD_MANAGER).force();
     let name = meshplane_admission::configuration::CONFIGURATION_NAME;
     Api::<MutatingWebhookConfiguration>::all(client.clone())

@@ -5,7 +5,8 @@ use clap::Args;
 use meshplane_admission::configuration::WebhookTarget;
 use meshplane_admission::{router, AdmissionState};
 use meshplane_effects::policies::keep_engine_current;
-use meshplane_effects::webhook::{apply_configurations, ensure_certificate};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use meshplane_effects::webhook::{apply_configurations, cluster_role_owner, ensure_certificate};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub struct WebhookArgs {
     /// mounted one). Defaults: 3600 managed, 60 mounted.
     #[arg(long)]
     cert_check_seconds: Option<u64>,
+    /// Make this ClusterRole (the chart's) the owner of the webhook configurations, so
+    /// that they are deleted with the release instead of refusing every DataProduct.
+    #[arg(long)]
+    owner_cluster_role: Option<String>,
 }
 
 /// Where the serving certificate comes from.
@@ -84,6 +89,7 @@ async fn refresh(
     names: &[String],
     tls: &RustlsConfig,
     certificates: &mut Certificates,
+    owner: Option<&OwnerReference>,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     match certificates {
@@ -103,7 +109,14 @@ async fn refresh(
                 )
                 .await
                 .context("failed to reload the renewed certificate")?;
-                apply_configurations(client, target, &current.ca_cert_pem, &args.namespace).await?;
+                apply_configurations(
+                    client,
+                    target,
+                    &current.ca_cert_pem,
+                    &args.namespace,
+                    owner,
+                )
+                .await?;
                 tracing::info!(
                     not_after = current.not_after,
                     "webhook certificate renewed and reloaded"
@@ -116,7 +129,7 @@ async fn refresh(
             if (&new_cert, &new_key, &new_ca) != (cert, key, ca) {
                 if new_ca != *ca {
                     // Trust the new CA before serving a certificate it signed.
-                    apply_configurations(client, target, &new_ca, &args.namespace).await?;
+                    apply_configurations(client, target, &new_ca, &args.namespace, owner).await?;
                 }
                 tls.reload_from_pem(new_cert.clone(), new_key.clone())
                     .await
@@ -185,6 +198,11 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
         },
     };
 
+    let owner = match &args.owner_cluster_role {
+        Some(name) => Some(cluster_role_owner(&client, name).await?),
+        None => None,
+    };
+
     // Never answer before the policies in force are known: that would admit everything.
     let state = Arc::new(AdmissionState::default());
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(0u64);
@@ -219,7 +237,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
         Certificates::Managed { bundle } => &bundle.ca_cert_pem,
         Certificates::Mounted { ca, .. } => ca,
     };
-    apply_configurations(&client, &target, ca, &args.namespace).await?;
+    apply_configurations(&client, &target, ca, &args.namespace, owner.as_ref()).await?;
     tracing::info!(listen = %args.listen, "admission webhook serving");
 
     // Managed certificates are checked hourly (renewal, or another replica's newer one);
@@ -236,7 +254,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
         tokio::select! {
             _ = &mut shutdown => break,
             _ = check.tick() => {
-                if let Err(e) = refresh(&client, &args, &target, &names, &tls, &mut certificates).await {
+                if let Err(e) = refresh(&client, &args, &target, &names, &tls, &mut certificates, owner.as_ref()).await {
                     tracing::warn!(error = %format!("{e:#}"), "certificate check failed; retrying later");
                 }
             }

@@ -295,13 +295,15 @@ fn worker_pod(
     service_account: &str,
     plan_map: &ConfigMap,
 ) -> PodTemplateSpec {
-    let probe = |path: &str| Probe {
+    // Readiness is polled often (a cheap local call): the product is Ready only once a
+    // worker is, so a 10 s period would add up to 10 s to every apply → Ready.
+    let probe = |path: &str, period: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::String("metrics".into()),
             ..HTTPGetAction::default()
         }),
-        period_seconds: Some(10),
+        period_seconds: Some(period),
         ..Probe::default()
     };
     let mut pod_labels = labels::for_child(product, "ingest");
@@ -368,8 +370,8 @@ fn worker_pod(
                     container_port: i32::from(settings.worker_metrics_port),
                     ..ContainerPort::default()
                 }]),
-                liveness_probe: Some(probe("/healthz")),
-                readiness_probe: Some(probe("/readyz")),
+                liveness_probe: Some(probe("/healthz", 10)),
+                readiness_probe: Some(probe("/readyz", 2)),
                 resources: Some(ResourceRequirements {
                     requests: Some(BTreeMap::from([
                         ("cpu".into(), Quantity(settings.worker_cpu_request.clone())),
