@@ -88,8 +88,10 @@ def test_a_deleted_or_edited_child_is_restored_within_seconds(controller, namesp
     wait_until(lambda: kubectl_json("-n", namespace, "get", "configmap", "orders-ingest-plan")["data"]["plan.json"] == plan,
                20, "the edited plan ConfigMap to be restored")
 
-    # Restoring is a full pass like any other: the product stays Ready throughout.
-    assert condition(namespace, "orders", "Ready")["status"] == "True"
+    # Restoring is a full pass like any other; the product is Ready again once the restored
+    # Deployment's worker pod is available (while it was gone, Ready said so).
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=90s")
+    assert condition(namespace, "orders", "IngestionReady")["reason"] == "WorkerAvailable"
 
 
 def test_a_policy_too_large_to_compile_leaves_the_controller_running_and_is_reported(controller, namespace):

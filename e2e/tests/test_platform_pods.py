@@ -216,7 +216,7 @@ def test_a_killed_webhook_pod_is_answered_for_by_the_other_and_nothing_bypasses_
     def apply_products():
         i = 0
         while not stop.is_set() and i < 400:
-            name = f"p{i}"
+            name = f"product-{i}"
             text = orders_product(namespace, f"orders.events.{name}").replace("name: orders", f"name: {name}", 1)
             proc = kubectl("apply", "--dry-run=server", "-o", "json", "-f", "-", input=text, check=False)
             outcomes.append((time.monotonic(), proc.returncode, proc.stdout if proc.returncode == 0 else proc.stderr))

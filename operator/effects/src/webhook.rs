@@ -50,7 +50,9 @@ pub enum WebhookError {
     #[error("failed to issue the webhook certificate: {0}")]
     Issue(#[from] certs::CertError),
     /// Reading the ClusterRole that owns the configurations failed.
-    #[error("failed to read ClusterRole {name} (the owner of the webhook configurations): {source}")]
+    #[error(
+        "failed to read ClusterRole {name} (the owner of the webhook configurations): {source}"
+    )]
     ReadOwner {
         /// Name.
         name: String,
@@ -189,7 +191,10 @@ fn certificate_secret(namespace: &str, name: &str, bundle: &CertBundle) -> Secre
 /// configurations, which the webhook creates itself, are garbage-collected when the
 /// release that created the ClusterRole is uninstalled. A namespaced owner cannot own
 /// cluster-scoped objects.
-pub async fn cluster_role_owner(client: &Client, name: &str) -> Result<OwnerReference, WebhookError> {
+pub async fn cluster_role_owner(
+    client: &Client,
+    name: &str,
+) -> Result<OwnerReference, WebhookError> {
     let role = Api::<ClusterRole>::all(client.clone())
         .get(name)
         .await

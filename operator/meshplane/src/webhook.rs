@@ -2,10 +2,10 @@
 
 use axum_server::tls_rustls::RustlsConfig;
 use clap::Args;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use meshplane_admission::configuration::WebhookTarget;
 use meshplane_admission::{router, AdmissionState};
 use meshplane_effects::policies::keep_engine_current;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use meshplane_effects::webhook::{apply_configurations, cluster_role_owner, ensure_certificate};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -109,14 +109,8 @@ async fn refresh(
                 )
                 .await
                 .context("failed to reload the renewed certificate")?;
-                apply_configurations(
-                    client,
-                    target,
-                    &current.ca_cert_pem,
-                    &args.namespace,
-                    owner,
-                )
-                .await?;
+                apply_configurations(client, target, &current.ca_cert_pem, &args.namespace, owner)
+                    .await?;
                 tracing::info!(
                     not_after = current.not_after,
                     "webhook certificate renewed and reloaded"

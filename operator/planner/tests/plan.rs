@@ -396,3 +396,27 @@ fn a_crashing_worker_leaves_its_last_log_lines_in_the_pod_status() {
         "FallbackToLogsOnError"
     );
 }
+
+#[test]
+fn worker_pods_take_pull_policy_and_resources_from_the_platform_settings() {
+    let settings = PlatformSettings {
+        image_pull_policy: "Never".into(),
+        worker_cpu_request: "10m".into(),
+        worker_memory_request: "32Mi".into(),
+        worker_memory_limit: "512Mi".into(),
+        ..PlatformSettings::default()
+    };
+    let state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &settings,
+    )
+    .unwrap();
+    let container = &object(&state, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["imagePullPolicy"], "Never");
+    assert_eq!(container["resources"]["requests"]["cpu"], "10m");
+    assert_eq!(container["resources"]["requests"]["memory"], "32Mi");
+    assert_eq!(container["resources"]["limits"]["memory"], "512Mi");
+    // Ready waits for a ready worker: readiness is polled every 2 s, liveness every 10 s.
+    assert_eq!(container["readinessProbe"]["periodSeconds"], 2);
+    assert_eq!(container["livenessProbe"]["periodSeconds"], 10);
+}
