@@ -47,8 +47,7 @@ node_network() {
         "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP", "rangeStart": "${NODE_IP%.*}.10"}]],
         "routes": [{"dst": "0.0.0.0/0"}]
       }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}}
+    }
   ]
 }
 JSON
@@ -126,6 +125,8 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: { memory.available: 200Mi, nodefs.available: 3%, imagefs.available: 3% }
 containerLogMaxSize: 10Mi
+# Pods' logs stay with the stack's state, not in /var/log.
+podLogsDir: $NODE_DIR/pod-logs
 syncFrequency: 10s
 fileCheckFrequency: 0s
 shutdownGracePeriod: 0s
