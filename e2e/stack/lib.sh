@@ -12,6 +12,8 @@ LOG_DIR="$STATE_DIR/logs"
 mkdir -p "$BIN_DIR" "$STATE_DIR" "$LOG_DIR"
 export GOFLAGS=-mod=mod
 export GOTOOLCHAIN=local
+# The node's tools (runc, iptables, sysctl, ip) live in the system directories.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 log() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&2; exit 1; }

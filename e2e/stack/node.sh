@@ -174,13 +174,17 @@ node_addons() {
   local kubectl=("$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE")
   "$STACK_DIR/images.sh" node
   wait_for kubelet 90 "${kubectl[@]}" wait --for condition=Ready --timeout 5s "node/$NODE_NAME"
-  local manifest
+  local manifest rendered="$NODE_DIR/addons.yaml"
   for manifest in "$STACK_DIR/manifests/"*.yaml; do
     sed -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" -e "s|@CLUSTER_DNS_IP@|$CLUSTER_DNS_IP|g" \
       -e "s|@NODE_IP@|$NODE_IP|g" -e "s|@KAFKA_POD_PORT@|$KAFKA_POD_PORT|g" -e "s|@S3_PORT@|$S3_PORT|g" \
       -e "s|@POSTGRES_PORT@|$POSTGRES_PORT|g" "$manifest"
     echo ---
-  done | "${kubectl[@]}" apply --server-side --force-conflicts -f - >>"$LOG_DIR/addons.log" 2>&1 \
+  done > "$rendered"
+  # Objects in a namespace created by the same apply can be refused until the API
+  # server's admission sees the namespace: apply again until everything is in.
+  wait_for kube-apiserver 60 "${kubectl[@]}" apply --server-side --force-conflicts -f "$rendered"
+  "${kubectl[@]}" apply --server-side --force-conflicts -f "$rendered" >>"$LOG_DIR/addons.log" 2>&1 \
     || die "applying the cluster add-ons failed; see $LOG_DIR/addons.log"
   wait_for kubelet 120 "${kubectl[@]}" -n kube-system rollout status deployment/coredns --timeout 5s
 }

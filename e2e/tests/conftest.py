@@ -31,9 +31,10 @@ def require_env(name):
     return value
 
 
-def kubectl(*args, check=True, input=None):
-    """Runs kubectl as a user would; returns the completed process."""
-    proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, input=input, timeout=120)
+def kubectl(*args, check=True, input=None, timeout=120):
+    """Runs kubectl as a user would; returns the completed process (killed after `timeout` s:
+    give a `kubectl wait --timeout` longer than 120 s a longer one)."""
+    proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, input=input, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc

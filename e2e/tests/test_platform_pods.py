@@ -263,3 +263,34 @@ def test_a_kubelet_restart_keeps_the_workers_and_the_product_ready(platform, nam
     bucket = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["endpoints"]["bucket"]
     ids, _ = table_ids(s3, bucket)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(500))
+
+
+def test_a_worker_with_bad_credentials_is_not_ready_and_the_product_says_so(platform, namespace, s3):
+    topic = f"orders.events.{uuid.uuid4().hex[:8]}"
+    kubectl("apply", "-f", "-", input=orders_product(namespace, topic))
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
+    group = plan_of(namespace)["source"]["kafka"]["consumerGroup"]
+    secret = kubectl_json("-n", namespace, "get", "secret", "meshplane-s3-credentials")
+    good = secret["data"]
+    wrong = json.dumps({"stringData": {"secret-access-key": "not-the-secret"}})
+    kubectl("-n", namespace, "patch", "secret", "meshplane-s3-credentials", "-p", wrong)
+    old = worker_pods(namespace)[0]["metadata"]["name"]
+    kubectl("-n", namespace, "delete", "pod", old)
+    wait_until(lambda: [p for p in worker_pods(namespace) if ready(p) and p["metadata"]["name"] != old], 120,
+               "a new worker pod, started with the wrong key")
+    produce(topic, [event(i) for i in range(100)])
+    # The worker keeps every event (it retries S3, never drops), but after 30 s of refused
+    # writes it withdraws its readiness, and the product is no longer Ready.
+    down = wait_until(lambda: (c := condition(namespace, "orders", "Ready")) and c["status"] == "False"
+                      and "S3" in c["message"] and c, 150, "Ready=False while the worker's S3 writes are refused")
+    assert down["reason"] == "WorkerUnavailable" and "running but not ready" in down["message"], down
+    workers = worker_pods(namespace)
+    assert [p["status"]["phase"] for p in workers] == ["Running"] and not ready(workers[0])
+    kubectl("-n", namespace, "patch", "secret", "meshplane-s3-credentials", "-p", json.dumps({"data": good}))
+    # Secrets reach a pod's environment when it starts: a new pod picks the right keys.
+    kubectl("-n", namespace, "delete", "pod", "-l", "app.kubernetes.io/component=ingest", "--wait=false")
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=150s", timeout=170)
+    wait_for_committed(topic, group, 6, 100, 120)
+    bucket = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["endpoints"]["bucket"]
+    ids, _ = table_ids(s3, bucket)
+    assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(100))

@@ -161,7 +161,9 @@ fn pod_report(pod: &Pod) -> WorkloadReport {
             w.reason.as_deref().unwrap_or("no reason given"),
             quoted(w.message.as_deref(), clip)
         ),
-        ("Running", None) => format!("pod {name} is running but not ready yet"),
+        ("Running", None) => format!(
+            "pod {name} is running but not ready: starting, or its writes to S3 keep failing (see its log)"
+        ),
         (phase, None) => format!("pod {name} is {phase}"),
     };
     report(WorkloadReason::Unavailable, message)
@@ -334,7 +336,7 @@ mod tests {
         assert_eq!(report.reason, WorkloadReason::Unavailable);
         assert_eq!(
             report.message,
-            "pod orders-ingest-6d5f7c9b8-r2d2c is running but not ready yet"
+            "pod orders-ingest-6d5f7c9b8-r2d2c is running but not ready: starting, or its writes to S3 keep failing (see its log)"
         );
     }
 

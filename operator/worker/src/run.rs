@@ -548,11 +548,13 @@ pub async fn run(
         Some(topic) => Some(StreamOutput::new(&kafka.bootstrap_servers, topic)?),
         None => None,
     };
+    let ready = Arc::new(ready);
     let store = Store::new(
         s3_client(&settings.s3),
         plan.bucket.clone(),
         plan.encryption.as_deref(),
         plan.kms_key_id.clone(),
+        ready.clone(),
     );
     let mut worker = Worker {
         schema: arrow_schema(decoder.fields()),
@@ -570,7 +572,7 @@ pub async fn run(
         fields: decoder.fields().to_vec(),
         stream,
     };
-    let _ = ready.send(true);
+    ready.send_replace(true);
     tracing::info!(topic = %worker.topic, group = %worker.group, bucket = %worker.plan.bucket, "ingesting");
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_millis(250));

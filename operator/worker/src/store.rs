@@ -5,10 +5,17 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::Client;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// Longest pause between retries of a failing S3 request.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
+
+/// How long one S3 request may keep failing before the worker reports itself not ready: a
+/// blip is waited out silently; a lasting failure (an outage, wrong or revoked
+/// credentials) shows on the pod's readiness and, through it, on the product's `Ready`.
+pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(30);
 
 /// A flush in progress, recorded before its objects are written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +35,10 @@ pub struct Store {
     bucket: String,
     encryption: Option<ServerSideEncryption>,
     kms_key_id: Option<String>,
+    /// The worker's readiness (`/readyz`), withdrawn while S3 keeps failing.
+    ready: Arc<watch::Sender<bool>>,
+    /// [`UNHEALTHY_AFTER`], or shorter in tests.
+    unhealthy_after: Duration,
 }
 
 impl Store {
@@ -37,13 +48,22 @@ impl Store {
         bucket: String,
         encryption: Option<&str>,
         kms_key_id: Option<String>,
+        ready: Arc<watch::Sender<bool>>,
     ) -> Self {
         Store {
             client,
             bucket,
             encryption: encryption.map(ServerSideEncryption::from),
             kms_key_id,
+            ready,
+            unhealthy_after: UNHEALTHY_AFTER,
         }
+    }
+
+    /// The same store, withdrawing readiness after `after` of failures.
+    pub fn with_unhealthy_after(mut self, after: Duration) -> Self {
+        self.unhealthy_after = after;
+        self
     }
 
     /// Retries `attempt` until it succeeds, with capped exponential backoff; S3 outages
@@ -55,10 +75,22 @@ impl Store {
         on_retry: &(dyn Fn() + Sync),
     ) -> T {
         let mut delay = Duration::from_millis(100);
+        let mut failing_since: Option<Instant> = None;
         loop {
             match attempt().await {
-                Ok(v) => return v,
+                Ok(v) => {
+                    if failing_since.is_some() && !*self.ready.borrow() {
+                        tracing::info!(bucket = %self.bucket, "S3 requests succeed again: ready");
+                        self.ready.send_replace(true);
+                    }
+                    return v;
+                }
                 Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.unhealthy_after && *self.ready.borrow() {
+                        tracing::error!(bucket = %self.bucket, %what, error = %e, "S3 requests failing for {:?}: not ready until they succeed", self.unhealthy_after);
+                        self.ready.send_replace(false);
+                    }
                     on_retry();
                     tracing::warn!(bucket = %self.bucket, %what, error = %e, retry_in = ?delay, "S3 request failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -160,5 +192,46 @@ impl Store {
             on_retry,
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshplane_effects::s3::{client, S3Settings};
+
+    fn store_at(endpoint: &str, ready: Arc<watch::Sender<bool>>) -> Store {
+        let settings = S3Settings {
+            endpoint: Some(endpoint.into()),
+            region: "us-east-1".into(),
+            access_key_id: "key".into(),
+            secret_access_key: "secret".into(),
+        };
+        Store::new(client(&settings), "bucket".into(), None, None, ready)
+            .with_unhealthy_after(Duration::ZERO)
+    }
+
+    #[tokio::test]
+    async fn lasting_s3_failures_withdraw_readiness_and_keep_retrying() {
+        let (ready, mut readiness) = watch::channel(true);
+        // Nothing listens on the discard port of loopback: every request fails at once.
+        let store = store_at("http://127.0.0.1:9", Arc::new(ready));
+        let put = tokio::spawn(async move {
+            store
+                .put(
+                    "table/a.parquet",
+                    vec![1, 2, 3],
+                    "application/octet-stream",
+                    &|| {},
+                )
+                .await
+        });
+        tokio::time::timeout(Duration::from_secs(60), readiness.wait_for(|r| !*r))
+            .await
+            .expect("readiness withdrawn while S3 fails")
+            .expect("sender alive");
+        // The write is not given up: data is never dropped, the worker waits it out.
+        assert!(!put.is_finished());
+        put.abort();
     }
 }
