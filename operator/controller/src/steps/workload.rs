@@ -21,32 +21,21 @@ pub async fn workload(
     product: &DataProduct,
 ) -> Result<WorkloadReport, ReconcileError> {
     let report = observe(ctx, product).await?;
-    match worker_change(product.status.as_ref(), &report) {
-        Some(WorkerChange::Available) => {
-            let note = report.message.clone();
-            event(
-                ctx,
-                product,
-                EventType::Normal,
-                "WorkerAvailable",
-                "Ingest",
-                note,
-            )
-            .await;
-        }
-        Some(WorkerChange::Down) => {
-            let note = report.message.clone();
-            event(
-                ctx,
-                product,
-                EventType::Warning,
-                report.reason.as_str(),
-                "Ingest",
-                note,
-            )
-            .await;
-        }
-        None => {}
+    let told = match worker_change(product.status.as_ref(), &report) {
+        Some(WorkerChange::Available) => Some((EventType::Normal, "WorkerAvailable")),
+        Some(WorkerChange::Down) => Some((EventType::Warning, report.reason.as_str())),
+        None => None,
+    };
+    if let Some((type_, reason)) = told {
+        event(
+            ctx,
+            product,
+            type_,
+            reason,
+            "Ingest",
+            report.message.clone(),
+        )
+        .await;
     }
     Ok(report)
 }
