@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cell;
+pub mod commit;
 pub mod decode;
 mod hmac_sha256;
 pub mod json_row;
