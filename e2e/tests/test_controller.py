@@ -39,7 +39,7 @@ def test_orders_becomes_ready_with_an_encrypted_bucket_and_owned_children(contro
     encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    assert [r["Expiration"]["Days"] for r in rules] == [90]
+    assert [(r["Expiration"]["Days"], r["Filter"]["Prefix"]) for r in rules] == [(90, "_rejected/")]
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
     assert tags["meshplane.dev/classification"] == "confidential"
 

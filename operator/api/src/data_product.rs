@@ -581,6 +581,30 @@ pub struct DataProductStatus {
     /// RFC 3339 time of the newest event the ingestion worker committed to the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_time: Option<String>,
+    /// The product's Apache Iceberg table in the platform's catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<ProductTable>,
+}
+
+/// Where engines open the product's table, and its state when last looked at.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductTable {
+    /// Name of the Iceberg catalog engines are configured with, e.g. `meshplane`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    /// `namespace.table` in the catalog (namespace: the product's domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// Table location, `s3://<bucket>/<prefix>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Current snapshot id (absent before the first commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_snapshot_id: Option<i64>,
+    /// Current metadata file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_location: Option<String>,
 }
 
 /// Locations of the product's outputs.

@@ -39,6 +39,24 @@ pub struct IngestPlan {
     pub encryption: Option<String>,
     /// KMS key for `aws:kms`.
     pub kms_key_id: Option<String>,
+    /// The product's Apache Iceberg table.
+    pub iceberg: IcebergTablePlan,
+}
+
+/// The Iceberg table a product's rows are committed to. Its schema is the plan's `fields`
+/// (masked fields as strings), its partition spec the hour or day of `partitionField`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IcebergTablePlan {
+    /// Catalog namespace: the product's domain.
+    pub namespace: String,
+    /// Table name: the product's name with `-` as `_`.
+    pub name: String,
+    /// Table location, `s3://<bucket>/<tablePrefix>`.
+    pub location: String,
+    /// Table properties the controller sets (file format and size, compression, no column
+    /// metrics for personal data, the owning product).
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// Where a worker reads from. Exactly one member is set.

@@ -33,6 +33,9 @@ pub struct Context {
     pub kafka: Option<KafkaAdmin>,
     /// Key pairs handed to workers and readers.
     pub credentials: Credentials,
+    /// The Iceberg catalog products' tables are created in; `None`: not configured (no
+    /// tables are created and the status says so).
+    pub tables: Option<TableCatalog>,
     /// Reconciles running at once.
     pub concurrency: u16,
     /// Prometheus metrics.
@@ -77,6 +80,7 @@ impl Context {
             s3,
             kafka,
             credentials,
+            tables: None,
             concurrency: 16,
             recorder,
             metrics: crate::metrics::Metrics::default(),
@@ -90,7 +94,22 @@ impl Context {
     }
 }
 
+/// The platform's Iceberg catalog as the controller uses it.
+#[derive(Clone)]
+pub struct TableCatalog {
+    /// Connected catalog.
+    pub catalog: Arc<dyn iceberg::Catalog>,
+    /// Its name as engines know it.
+    pub name: String,
+}
+
 impl Context {
+    /// The same context creating tables in `tables`.
+    pub fn with_tables(mut self, tables: TableCatalog) -> Self {
+        self.tables = Some(tables);
+        self
+    }
+
     /// Notes that a child of `product` was changed by someone else.
     pub(crate) fn mark_children_changed(&self, product: ObjectRef<DataProduct>) {
         lock(&self.children_changed).insert(product);

@@ -20,6 +20,9 @@ pub enum ReconcileError {
     /// A Kubernetes child could not be applied.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// The Iceberg table could not be created or evolved.
+    #[error(transparent)]
+    Table(#[from] meshplane_effects::iceberg::TableCatalogError),
     /// A topic could not be provisioned through the Kafka admin API.
     #[error(transparent)]
     Topic(#[from] KafkaAdminError),
@@ -64,6 +67,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Plan(_) => "plan",
             ReconcileError::Storage(_) => "storage",
+            ReconcileError::Table(_) => "table",
             ReconcileError::Apply(_) => "apply",
             ReconcileError::Topic(_) | ReconcileError::NoKafkaAdmin => "topic",
             ReconcileError::KafkaTopic(_) => "kafkatopic",

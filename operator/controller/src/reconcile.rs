@@ -157,7 +157,7 @@ async fn provision(
     }
     let desired = plan(&decision.effective, &ctx.settings)?;
     reports.endpoints = Some(endpoints(product, &desired));
-    reports.storage = Some(storage(ctx, product, &desired.bucket).await?);
+    reports.storage = Some(storage(ctx, product, &desired.bucket, &desired.ingest_plan).await?);
     crate::secrets::ensure_secrets(ctx, product, &desired.bucket).await?;
     reports.children = Some(children(ctx, product, &desired).await?);
     reports.topics = Some(ensure_topics(ctx, product, &desired.topics).await?);

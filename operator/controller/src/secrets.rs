@@ -17,6 +17,9 @@ pub struct Credentials {
     /// Read-only key pair put into each product's read credentials; `None` gives readers
     /// the location only.
     pub reader: Option<(String, String)>,
+    /// The Iceberg catalog's URI (with its credentials) the workers commit through; `None`
+    /// leaves the Secret to the platform team.
+    pub catalog_uri: Option<String>,
 }
 
 fn key_pair(pair: &(String, String)) -> [(String, String); 2] {
@@ -62,6 +65,19 @@ pub async fn ensure_secrets(
                 labels: shared_labels.clone(),
                 owner: None,
                 data: BTreeMap::from(key_pair(worker)),
+            },
+        )
+        .await?;
+    }
+    if let Some(uri) = &ctx.credentials.catalog_uri {
+        create_if_absent(
+            &ctx.client,
+            &SecretSpec {
+                namespace: namespace.clone(),
+                name: settings.catalog_secret.clone(),
+                labels: shared_labels.clone(),
+                owner: None,
+                data: BTreeMap::from([("uri".to_string(), uri.clone())]),
             },
         )
         .await?;

@@ -31,8 +31,29 @@ pub struct StorageReport {
     pub created: bool,
     /// Settings found drifted and repaired.
     pub repaired: Vec<String>,
-    /// Lifecycle expiration.
+    /// Lifecycle expiration (of the dead letters).
     pub expiration_days: u64,
+    /// The Iceberg table; `None` when no catalog is configured.
+    pub table: Option<TableReport>,
+}
+
+/// The product's Iceberg table after the storage step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableReport {
+    /// Catalog name.
+    pub catalog: String,
+    /// `namespace.name`.
+    pub identifier: String,
+    /// Location.
+    pub location: String,
+    /// Created by this pass.
+    pub created: bool,
+    /// Columns added by this pass.
+    pub added_columns: Vec<String>,
+    /// Current snapshot.
+    pub snapshot_id: Option<i64>,
+    /// Current metadata file.
+    pub metadata_location: Option<String>,
 }
 
 impl StorageReport {
@@ -45,8 +66,25 @@ impl StorageReport {
         }
     }
 
-    /// What happened to the bucket, for the condition and the step's Event.
+    /// What happened to the bucket and the table, for the condition and the step's Event.
     pub fn message(&self) -> String {
+        let table = match &self.table {
+            Some(t) if t.created => {
+                format!("; Iceberg table {}.{} created", t.catalog, t.identifier)
+            }
+            Some(t) if !t.added_columns.is_empty() => format!(
+                "; Iceberg table {}.{}: columns {} added",
+                t.catalog,
+                t.identifier,
+                t.added_columns.join(", ")
+            ),
+            Some(t) => format!("; Iceberg table {}.{}", t.catalog, t.identifier),
+            None => "; no Iceberg catalog is configured: the table is not created".into(),
+        };
+        format!("{}{table}", self.bucket_message())
+    }
+
+    fn bucket_message(&self) -> String {
         if self.created {
             format!("bucket {} created", self.bucket)
         } else if !self.repaired.is_empty() {
@@ -57,7 +95,7 @@ impl StorageReport {
             )
         } else {
             format!(
-                "bucket {} encrypted, expiring after {} days",
+                "bucket {} encrypted, dead letters expiring after {} days",
                 self.bucket, self.expiration_days
             )
         }
@@ -340,6 +378,20 @@ pub fn derive_status(
     if let Some(endpoints) = &reports.endpoints {
         status.endpoints = Some(endpoints.clone());
     }
+    if let Some(table) = reports.storage.as_ref().and_then(|s| s.table.as_ref()) {
+        status.table = Some(meshplane_api::ProductTable {
+            catalog: Some(table.catalog.clone()),
+            identifier: Some(table.identifier.clone()),
+            location: Some(table.location.clone()),
+            // The worker reports later snapshots; the controller's look never goes back.
+            current_snapshot_id: table.snapshot_id.or_else(|| {
+                previous
+                    .and_then(|p| p.table.as_ref())
+                    .and_then(|t| t.current_snapshot_id)
+            }),
+            metadata_location: table.metadata_location.clone(),
+        });
+    }
     (status, outcome)
 }
 
@@ -464,6 +516,7 @@ mod tests {
                 created: true,
                 repaired: vec![],
                 expiration_days: 90,
+                table: None,
             }),
             children: Some(ChildrenReport {
                 applied: 13,

@@ -194,7 +194,7 @@ async fn the_first_reconcile_of_orders_adds_the_finalizer_provisions_everything_
     assert_eq!(condition(status, "StorageReady"), ("True", "BucketReady"));
     assert_eq!(
         message(status, "StorageReady"),
-        "bucket meshplane-orders-orders created"
+        "bucket meshplane-orders-orders created; no Iceberg catalog is configured: the table is not created"
     );
     assert_eq!(condition(status, "TopicReady"), ("True", "KafkaTopicReady"));
     assert_eq!(
@@ -401,7 +401,7 @@ async fn a_full_pass_whose_status_is_unchanged_writes_no_status() {
     assert_eq!(condition(&first, "StorageReady"), ("True", "BucketReady"));
     assert_eq!(
         message(&first, "StorageReady"),
-        "bucket meshplane-orders-orders encrypted, expiring after 90 days"
+        "bucket meshplane-orders-orders encrypted, dead letters expiring after 90 days; no Iceberg catalog is configured: the table is not created"
     );
 
     harness.mark("after a restart");

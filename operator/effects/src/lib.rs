@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod catalog_feed;
+pub mod iceberg;
 pub mod kafka;
 pub mod leader;
 pub mod policies;

@@ -13,7 +13,9 @@ use meshplane_planner::BucketSpec;
 use std::collections::BTreeMap;
 use thiserror::Error;
 
-/// ID of the lifecycle rule that implements the product's retention.
+/// ID of the lifecycle rule that expires the product's dead letters after its retention.
+/// The table itself is never under a lifecycle rule: expiring objects an Iceberg snapshot
+/// still references would break the table (its retention is table maintenance).
 pub const RETENTION_RULE_ID: &str = "meshplane-retention";
 
 /// How to reach the object store.
@@ -218,12 +220,16 @@ async fn ensure_lifecycle(client: &Client, spec: &BucketSpec) -> Result<bool, S3
         .bucket(bucket)
         .send()
         .await;
+    let prefix = format!("{}/", spec.dead_letter_prefix);
     let matches = current.ok().is_some_and(|r| {
-        r.rules().iter().any(|rule| {
-            rule.id() == Some(RETENTION_RULE_ID)
-                && rule.status() == &ExpirationStatus::Enabled
-                && rule.expiration().and_then(|e| e.days()) == Some(days)
-        })
+        // Exactly this rule: an older whole-bucket rule is replaced.
+        r.rules().len() == 1
+            && r.rules().iter().all(|rule| {
+                rule.id() == Some(RETENTION_RULE_ID)
+                    && rule.filter().and_then(|f| f.prefix()) == Some(prefix.as_str())
+                    && rule.status() == &ExpirationStatus::Enabled
+                    && rule.expiration().and_then(|e| e.days()) == Some(days)
+            })
     });
     if matches {
         return Ok(false);
@@ -235,7 +241,7 @@ async fn ensure_lifecycle(client: &Client, spec: &BucketSpec) -> Result<bool, S3
     let rule = LifecycleRule::builder()
         .id(RETENTION_RULE_ID)
         .status(ExpirationStatus::Enabled)
-        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .filter(LifecycleRuleFilter::builder().prefix(&prefix).build())
         .expiration(LifecycleExpiration::builder().days(days).build())
         .build()
         .map_err(build)?;

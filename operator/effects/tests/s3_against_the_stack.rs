@@ -87,6 +87,13 @@ async fn a_bucket_is_created_encrypted_with_retention_and_tags_and_a_second_pass
         .find(|r| r.id() == Some(RETENTION_RULE_ID))
         .unwrap();
     assert_eq!(rule.expiration().unwrap().days(), Some(90));
+    // Only the dead letters expire by lifecycle: the Iceberg table's files are referenced
+    // by snapshots and leave through table maintenance.
+    assert_eq!(
+        rule.filter().and_then(|f| f.prefix()),
+        Some(format!("{}/", spec.dead_letter_prefix).as_str())
+    );
+    assert_eq!(lifecycle.rules().len(), 1);
     let tags = s3
         .get_bucket_tagging()
         .bucket(&spec.name)

@@ -22,4 +22,6 @@ pub mod unique;
 pub use cell::Cell;
 pub use decode::{Decoder, DecoderError, Rejection, Row};
 pub use partition::TimePartition;
-pub use table::{arrow_schema, write_parquet, TableBuilder, TableError};
+pub use table::{
+    arrow_schema, arrow_schema_with_field_ids, write_parquet, TableBuilder, TableError,
+};

@@ -33,6 +33,23 @@ impl TimePartition {
     }
 }
 
+impl TimePartition {
+    /// The path segment of a data file in the Iceberg table, as engines write it:
+    /// `<partition name>=YYYY-MM-DD-HH` (hour), `=YYYY-MM-DD` (day), `=null`, or empty.
+    pub fn iceberg_path(&self, partition_name: &str) -> String {
+        match *self {
+            TimePartition::Unpartitioned => String::new(),
+            TimePartition::Null => format!("{partition_name}=null"),
+            TimePartition::Day(days) => format!("{partition_name}={}", date(days)),
+            TimePartition::Hour(hours) => format!(
+                "{partition_name}={}-{:02}",
+                date(hours.div_euclid(24)),
+                hours.rem_euclid(24)
+            ),
+        }
+    }
+}
+
 fn date(days: i64) -> String {
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
@@ -52,6 +69,20 @@ mod tests {
             "dt=2026-11-27/hr=09"
         );
         assert_eq!(TimePartition::Hour(-1).path(), "dt=1969-12-31/hr=23");
+    }
+
+    #[test]
+    fn iceberg_paths_name_the_partition_field() {
+        assert_eq!(
+            TimePartition::Hour(20_784 * 24 + 9).iceberg_path("event_time_hour"),
+            "event_time_hour=2026-11-27-09"
+        );
+        assert_eq!(
+            TimePartition::Day(20_784).iceberg_path("event_time_day"),
+            "event_time_day=2026-11-27"
+        );
+        assert_eq!(TimePartition::Null.iceberg_path("t_day"), "t_day=null");
+        assert_eq!(TimePartition::Unpartitioned.iceberg_path("x"), "");
     }
 
     #[test]

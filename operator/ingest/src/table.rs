@@ -56,6 +56,25 @@ pub fn arrow_schema(fields: &[PlannedField]) -> SchemaRef {
     ))
 }
 
+/// The table's Arrow schema with each column's Iceberg field id (`PARQUET:field_id`), which
+/// Parquet files carry so that every engine maps columns by id, not by name or position.
+pub fn arrow_schema_with_field_ids(fields: &[PlannedField], field_ids: &[i32]) -> SchemaRef {
+    Arc::new(Schema::new(
+        fields
+            .iter()
+            .zip(field_ids)
+            .map(|(f, id)| {
+                Field::new(&f.name, data_type(f), f.nullable).with_metadata(
+                    std::collections::HashMap::from([(
+                        parquet::arrow::PARQUET_FIELD_ID_META_KEY.to_string(),
+                        id.to_string(),
+                    )]),
+                )
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
 /// One column being built, typed as the schema declares.
 enum ColumnBuilder {
     Int(Int32Builder),

@@ -101,9 +101,35 @@ pub struct ControllerArgs {
     /// Address of the metrics (`/metrics`) and health (`/healthz`, `/readyz`) endpoints.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: std::net::SocketAddr,
+    #[command(flatten)]
+    tables: crate::catalog_args::CatalogArgs,
     /// Address of the catalog's web UI and JSON API (served by every replica).
     #[arg(long, default_value = "0.0.0.0:8090")]
     catalog_addr: std::net::SocketAddr,
+}
+
+/// Connects to the Iceberg catalog, waiting until it answers: products cannot be
+/// provisioned without their tables.
+async fn connect_tables(
+    settings: &meshplane_effects::iceberg::CatalogSettings,
+) -> meshplane_controller::context::TableCatalog {
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        match meshplane_effects::iceberg::connect(settings).await {
+            Ok(catalog) => {
+                tracing::info!(uri = %settings.redacted_uri(), name = %settings.name, "Iceberg catalog connected");
+                return meshplane_controller::context::TableCatalog {
+                    catalog,
+                    name: settings.name.clone(),
+                };
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "Iceberg catalog unreachable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -119,12 +145,20 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
     let credential = |name: &str| {
         std::env::var(name).with_context(|| format!("{name} is not set (S3 credentials)"))
     };
-    let s3 = s3_client(&S3Settings {
+    let s3_settings = S3Settings {
         endpoint: (!args.s3_endpoint.is_empty()).then(|| args.s3_endpoint.clone()),
         region: args.s3_region.clone(),
         access_key_id: credential("AWS_ACCESS_KEY_ID")?,
         secret_access_key: credential("AWS_SECRET_ACCESS_KEY")?,
-    });
+    };
+    let s3 = s3_client(&s3_settings);
+    let tables = if args.tables.configured() {
+        let settings = args.tables.settings(s3_settings.clone(), None, None)?;
+        Some(connect_tables(&settings).await)
+    } else {
+        tracing::warn!("no Iceberg catalog configured (--catalog-uri): products get no table");
+        None
+    };
     let pair = |id: &str, secret: &str| match (std::env::var(id), std::env::var(secret)) {
         (Ok(id), Ok(secret)) => Some((id, secret)),
         _ => None,
@@ -138,6 +172,7 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
             "MESHPLANE_READER_ACCESS_KEY_ID",
             "MESHPLANE_READER_SECRET_ACCESS_KEY",
         ),
+        catalog_uri: args.tables.uri(),
     };
     let catalog = SharedCatalog::default();
     let catalog_listener = tokio::net::TcpListener::bind(args.catalog_addr)
@@ -178,6 +213,9 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         worker_cpu_request: args.worker_cpu_request,
         worker_memory_request: args.worker_memory_request,
         worker_memory_limit: args.worker_memory_limit,
+        catalog_type: args.tables.kind_name().into(),
+        catalog_name: args.tables.name().into(),
+        catalog_warehouse: args.tables.warehouse().into(),
         ..PlatformSettings::default()
     };
     let engine = Arc::new(SharedEngine::default());
@@ -201,6 +239,9 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         .context("the policy watch ended before it synced")?;
     let mut ctx = Context::new(client.clone(), engine, settings, s3, kafka, credentials);
     ctx.concurrency = args.concurrency;
+    if let Some(tables) = tables {
+        ctx = ctx.with_tables(tables);
+    }
     let ctx = Arc::new(ctx);
     // Started after the policies in force are known, so ready from the start.
     let (_ready_tx, ready_rx) = tokio::sync::watch::channel(true);

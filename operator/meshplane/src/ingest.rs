@@ -18,16 +18,16 @@ pub struct IngestArgs {
     /// The plan (`plan.json` of the product's ConfigMap, mounted as a file).
     #[arg(long)]
     plan: PathBuf,
-    /// Close files after this many seconds instead of the plan's update interval.
+    /// Commit this many seconds after an event arrived instead of the plan's update interval.
     #[arg(long)]
     flush_seconds: Option<u64>,
-    /// Close a partition's file when no event arrived for this many seconds.
+    /// Commit when no event arrived for this many seconds.
     #[arg(long, default_value_t = 5)]
     idle_seconds: u64,
-    /// Close a partition's file at this many events.
+    /// Write a partition's buffer as a data file at this many events.
     #[arg(long, default_value_t = 500_000)]
     max_events: usize,
-    /// Close a partition's file at this many bytes of source events.
+    /// Write a partition's buffer as a data file at this many bytes of source events.
     #[arg(long, default_value_t = 128 * 1024 * 1024)]
     max_bytes: usize,
     /// Events larger than this many bytes go to the dead letter.
@@ -39,6 +39,8 @@ pub struct IngestArgs {
     /// S3 region.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     s3_region: String,
+    #[command(flatten)]
+    catalog: crate::catalog_args::CatalogArgs,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "MESHPLANE_METRICS_ADDR", default_value = "0.0.0.0:9464")]
     metrics_addr: std::net::SocketAddr,
@@ -61,6 +63,12 @@ async fn serve(args: IngestArgs) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
     let masking_key = env("MESHPLANE_MASKING_KEY")?.into_bytes();
     anyhow::ensure!(!masking_key.is_empty(), "MESHPLANE_MASKING_KEY is empty");
+    let s3 = S3Settings {
+        endpoint: (!args.s3_endpoint.is_empty()).then_some(args.s3_endpoint),
+        region: args.s3_region,
+        access_key_id: env("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
+    };
     let settings = WorkerSettings {
         flush_interval: Duration::from_secs(
             args.flush_seconds
@@ -71,12 +79,12 @@ async fn serve(args: IngestArgs) -> anyhow::Result<()> {
         max_events: args.max_events.max(1),
         max_bytes: args.max_bytes.max(1),
         max_event_bytes: args.max_event_bytes,
-        s3: S3Settings {
-            endpoint: (!args.s3_endpoint.is_empty()).then_some(args.s3_endpoint),
-            region: args.s3_region,
-            access_key_id: env("AWS_ACCESS_KEY_ID")?,
-            secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
-        },
+        catalog: args.catalog.settings(
+            s3.clone(),
+            plan.encryption.clone(),
+            plan.kms_key_id.clone(),
+        )?,
+        s3,
         masking_key,
         plan,
     };

@@ -35,6 +35,7 @@ pub fn worker_access(
                 resource_names: Some(vec![
                     settings.s3_credentials_secret.clone(),
                     settings.masking_key_secret.clone(),
+                    settings.catalog_secret.clone(),
                 ]),
                 verbs: vec!["get".into()],
                 ..PolicyRule::default()

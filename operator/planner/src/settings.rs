@@ -54,6 +54,15 @@ pub struct PlatformSettings {
     pub worker_memory_request: String,
     /// Memory limit of each worker.
     pub worker_memory_limit: String,
+    /// Kind of Iceberg catalog: `sql` (PostgreSQL) or `rest`.
+    pub catalog_type: String,
+    /// Name of the Iceberg catalog engines use.
+    pub catalog_name: String,
+    /// Warehouse of the catalog (root location, or the REST catalog's warehouse).
+    pub catalog_warehouse: String,
+    /// Secret (in each product namespace) with the catalog's `uri` (and, for REST,
+    /// optional `credential` / `token`) for workers.
+    pub catalog_secret: String,
 }
 
 impl Default for PlatformSettings {
@@ -78,6 +87,10 @@ impl Default for PlatformSettings {
             worker_cpu_request: "250m".into(),
             worker_memory_request: "256Mi".into(),
             worker_memory_limit: "1Gi".into(),
+            catalog_type: "sql".into(),
+            catalog_name: "meshplane".into(),
+            catalog_warehouse: "s3://meshplane-warehouse".into(),
+            catalog_secret: "meshplane-catalog".into(),
         }
     }
 }

@@ -129,7 +129,8 @@ pub fn ingest_plan(
                 (m, _) => m.unwrap_or(MaskingStrategy::None),
             },
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let iceberg = crate::iceberg::table_plan(&spec.domain, &key, name, bucket, &fields);
     let partitioning = table.and_then(|t| t.partitioning.as_ref());
     Ok(IngestPlan {
         product: key,
@@ -147,6 +148,7 @@ pub fn ingest_plan(
         stream_topic: spec.output.stream.as_ref().map(|s| s.topic.clone()),
         encryption: bucket.encryption.clone(),
         kms_key_id: bucket.kms_key_id.clone(),
+        iceberg,
     })
 }
 
@@ -360,6 +362,10 @@ fn worker_pod(
                         "secret-access-key",
                     ),
                     secret_env("MESHPLANE_MASKING_KEY", &settings.masking_key_secret, "key"),
+                    plain_env("MESHPLANE_CATALOG_TYPE", &settings.catalog_type),
+                    plain_env("MESHPLANE_CATALOG_NAME", &settings.catalog_name),
+                    plain_env("MESHPLANE_CATALOG_WAREHOUSE", &settings.catalog_warehouse),
+                    secret_env("MESHPLANE_CATALOG_URI", &settings.catalog_secret, "uri"),
                     plain_env(
                         "MESHPLANE_METRICS_ADDR",
                         &format!("0.0.0.0:{}", settings.worker_metrics_port),

@@ -1,8 +1,7 @@
 //! What a worker holds between flushes, per source partition: decoded rows grouped by time
 //! partition, dead letters, and the offsets they cover. Pure.
 
-use meshplane_api::ingest_plan::IngestPlan;
-use meshplane_ingest::keys::{dead_letter_key, table_key};
+use meshplane_ingest::keys::{data_file_key, dead_letter_key};
 use meshplane_ingest::table::TableSchema;
 use meshplane_ingest::unique::UniqueChecks;
 use meshplane_ingest::{Rejection, Row, TableBuilder, TableError, TimePartition};
@@ -36,6 +35,20 @@ pub struct PartitionBuffer {
     unique: UniqueChecks,
 }
 
+/// What an object of a flush is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A Parquet data file of the table, in one time partition.
+    Data {
+        /// Its time partition.
+        partition: TimePartition,
+        /// Rows in it.
+        rows: usize,
+    },
+    /// Dead letters (JSON lines).
+    DeadLetters,
+}
+
 /// One object of a flush.
 #[derive(Debug, Clone)]
 pub struct FlushObject {
@@ -45,6 +58,24 @@ pub struct FlushObject {
     pub body: Vec<u8>,
     /// MIME type.
     pub content_type: &'static str,
+    /// Data file or dead letters.
+    pub kind: ObjectKind,
+}
+
+/// How a flush names its objects.
+#[derive(Debug, Clone)]
+pub struct FileNaming {
+    /// Source topic.
+    pub topic: String,
+    /// Key prefix of data files (`<table prefix>/data`).
+    pub data_prefix: String,
+    /// Key prefix of dead letters.
+    pub dead_letter_prefix: String,
+    /// Name of the table's partition field (`<field>_hour`), if partitioned.
+    pub partition_name: Option<String>,
+    /// Digest of what shapes a file's bytes besides its events (plan, masking key): two
+    /// writers with the same digest write the same bytes for the same offsets.
+    pub writer: String,
 }
 
 /// Everything one flush of one source partition writes.
@@ -146,29 +177,41 @@ impl PartitionBuffer {
     }
 
     /// Encodes the buffer as the objects of one flush.
-    pub fn into_flush(self, plan: &IngestPlan, partition: i32) -> Result<Flush, TableError> {
+    pub fn into_flush(self, naming: &FileNaming, partition: i32) -> Result<Flush, TableError> {
         let mut objects = Vec::new();
         let mut rows = 0;
         for (time_partition, table) in self.tables {
-            rows += table.len();
+            let file_rows = table.len();
+            rows += file_rows;
+            let path = naming
+                .partition_name
+                .as_deref()
+                .map(|name| time_partition.iceberg_path(name))
+                .unwrap_or_default();
             objects.push(FlushObject {
-                key: table_key(
-                    &plan.table_prefix,
-                    &time_partition.path(),
-                    partition,
-                    self.start,
+                key: data_file_key(
+                    &naming.data_prefix,
+                    &path,
+                    (&naming.topic, partition),
+                    (self.start, self.end),
+                    &naming.writer,
                 ),
                 body: table.into_parquet()?,
                 content_type: "application/vnd.apache.parquet",
+                kind: ObjectKind::Data {
+                    partition: time_partition,
+                    rows: file_rows,
+                },
             });
         }
         if !self.rejected.is_empty() {
             let mut body = self.rejected.join("\n");
             body.push('\n');
             objects.push(FlushObject {
-                key: dead_letter_key(&plan.dead_letter_prefix, partition, self.start),
+                key: dead_letter_key(&naming.dead_letter_prefix, partition, self.start),
                 body: body.into_bytes(),
                 content_type: "application/x-ndjson",
+                kind: ObjectKind::DeadLetters,
             });
         }
         Ok(Flush {
@@ -190,6 +233,18 @@ mod tests {
     use super::*;
     use meshplane_ingest::{arrow_schema, Decoder};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use meshplane_api::ingest_plan::IngestPlan;
+
+    fn naming() -> FileNaming {
+        FileNaming {
+            topic: "orders.events".into(),
+            data_prefix: "table/data".into(),
+            dead_letter_prefix: "_rejected".into(),
+            partition_name: Some("event_time_hour".into()),
+            writer: "w1".into(),
+        }
+    }
 
     fn plan() -> IngestPlan {
         serde_json::from_str(include_str!("../../ingest/tests/fixtures/orders-plan.json")).unwrap()
@@ -225,14 +280,14 @@ mod tests {
         assert_eq!(accepted, [true, true, false, true]);
         assert_eq!((buffer.start, buffer.end, buffer.events), (100, 103, 4));
 
-        let flush = buffer.into_flush(&plan, 3).unwrap();
+        let flush = buffer.into_flush(&naming(), 3).unwrap();
         assert_eq!((flush.rows, flush.rejected), (3, 1));
         let keys: Vec<&str> = flush.objects.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(
             keys,
             [
-                "table/dt=2026-11-27/hr=09/part-00003-00000000000000000100.parquet",
-                "table/dt=2026-11-27/hr=10/part-00003-00000000000000000100.parquet",
+                "table/data/event_time_hour=2026-11-27-09/orders.events-00003-00000000000000000100-00000000000000000103-w1.parquet",
+                "table/data/event_time_hour=2026-11-27-10/orders.events-00003-00000000000000000100-00000000000000000103-w1.parquet",
                 "_rejected/part-00003-00000000000000000100.jsonl",
             ]
         );
@@ -257,8 +312,8 @@ mod tests {
 
     #[test]
     fn replaying_the_same_offsets_makes_byte_identical_objects() {
-        // What makes a replay of an uncommitted flush safe against a late write of the
-        // same flush: equal keys, equal bytes.
+        // What makes a second write of the same offsets (a fenced-out worker, a replay)
+        // harmless: equal keys, equal bytes.
         let plan = plan();
         let decoder = Decoder::new(&plan, b"key").unwrap();
         let schema = arrow_schema(decoder.fields());
@@ -278,7 +333,7 @@ mod tests {
                     Instant::now(),
                 );
             }
-            buffer.into_flush(&plan, 0).unwrap().objects
+            buffer.into_flush(&naming(), 0).unwrap().objects
         };
         let (first, second) = (flush(), flush());
         assert_eq!(first.len(), 4);

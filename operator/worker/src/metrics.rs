@@ -13,8 +13,14 @@ pub struct Metrics {
     pub events_rejected: IntCounter,
     /// Bytes of objects written.
     pub bytes_written: IntCounter,
-    /// Flushes completed.
+    /// Buffers written as data files (not yet committed).
     pub flushes: IntCounter,
+    /// Iceberg commits.
+    pub commits: IntCounter,
+    /// Iceberg catalog requests retried (outage, conflict).
+    pub catalog_retries: IntCounter,
+    /// Offsets the table expected that were gone from the topic when a partition resumed.
+    pub offsets_missing: IntCounter,
     /// Masked events republished to the output topic.
     pub stream_published: IntCounter,
     /// S3 requests retried.
@@ -23,8 +29,8 @@ pub struct Metrics {
     pub partitions_assigned: IntGauge,
     /// Partitions revoked by a rebalance (their unflushed events are left to the next owner).
     pub partitions_revoked: IntCounter,
-    /// Flushes whose commit was refused because the partition moved (marker left for the
-    /// next owner, which removes the objects and replays).
+    /// Partitions whose files were dropped because another worker committed their offsets
+    /// first (the fence of the commit protocol).
     pub flushes_abandoned: IntCounter,
     /// Messages behind the partitions' high watermarks (librdkafka statistics).
     pub consumer_lag: IntGauge,
@@ -32,9 +38,9 @@ pub struct Metrics {
     pub freshness_seconds: IntGauge,
     /// Event time of the newest committed event, in seconds since the Unix epoch (0 before the first).
     pub newest_committed_event_seconds: IntGauge,
-    /// Flush duration (encode, write, commit).
+    /// Time to encode and write a buffer's files.
     pub flush_seconds: Histogram,
-    /// From the arrival of the oldest event of a flush to its commit.
+    /// From the arrival of the oldest uncommitted event to its commit into the table.
     pub event_to_object_seconds: Histogram,
 }
 
@@ -71,17 +77,20 @@ impl Default for Metrics {
             rows_written: counter("meshplane_ingest_rows_written_total", "Rows written to the table."),
             events_rejected: counter("meshplane_ingest_events_rejected_total", "Events written to the dead letter."),
             bytes_written: counter("meshplane_ingest_bytes_written_total", "Bytes of objects written to S3."),
-            flushes: counter("meshplane_ingest_flushes_total", "Flushes completed (objects written, offsets committed)."),
+            flushes: counter("meshplane_ingest_flushes_total", "Buffers written as data files (committed with the next commit)."),
+            commits: counter("meshplane_ingest_commits_total", "Iceberg commits (data files appended, offsets set)."),
+            catalog_retries: counter("meshplane_ingest_catalog_retries_total", "Iceberg catalog requests retried."),
+            offsets_missing: counter("meshplane_ingest_offsets_missing_total", "Offsets the table expected that were gone from the topic (retention) when a partition resumed."),
             stream_published: counter("meshplane_ingest_stream_events_published_total", "Masked events republished to the output topic."),
             s3_retries: counter("meshplane_ingest_s3_retries_total", "S3 requests retried."),
             partitions_assigned: gauge("meshplane_ingest_partitions_assigned", "Source partitions assigned to this worker by the consumer group."),
             partitions_revoked: counter("meshplane_ingest_partitions_revoked_total", "Source partitions revoked by consumer group rebalances."),
-            flushes_abandoned: counter("meshplane_ingest_flushes_abandoned_total", "Flushes not committed because the partition moved to another worker (replayed by the new owner)."),
+            flushes_abandoned: counter("meshplane_ingest_flushes_abandoned_total", "Partitions whose written files were dropped because another worker committed their offsets first."),
             consumer_lag: gauge("meshplane_ingest_consumer_lag", "Messages behind the source partitions' high watermarks."),
             freshness_seconds: gauge("meshplane_ingest_freshness_seconds", "Age of the newest committed event (event time)."),
             newest_committed_event_seconds: gauge("meshplane_ingest_newest_committed_event_timestamp_seconds", "Event time of the newest committed event (Unix seconds)."),
-            flush_seconds: histogram("meshplane_ingest_flush_duration_seconds", "Time to encode, write and commit a flush.", seconds.clone()),
-            event_to_object_seconds: histogram("meshplane_ingest_event_to_object_seconds", "From an event's arrival to its object being committed (oldest event of each flush).", seconds),
+            flush_seconds: histogram("meshplane_ingest_flush_duration_seconds", "Time to encode and write a buffer's data files.", seconds.clone()),
+            event_to_object_seconds: histogram("meshplane_ingest_event_to_object_seconds", "From an event's arrival to its commit into the table (oldest event of each commit).", seconds),
             registry,
         }
     }

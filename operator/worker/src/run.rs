@@ -1,26 +1,35 @@
-//! The consume → decode → buffer → flush loop.
+//! The consume → decode → buffer → write files → commit loop.
 
-use crate::buffer::{Flush, PartitionBuffer};
+use crate::buffer::{FileNaming, Flush, ObjectKind, PartitionBuffer};
 use crate::metrics::Metrics;
-use crate::store::{FlushMarker, Store};
+use crate::store::{Store, UNHEALTHY_AFTER};
 use crate::stream_out::{StreamOutput, StreamOutputError};
 use futures::FutureExt;
+use iceberg::spec::{DataContentType, DataFile, DataFileBuilder, DataFileFormat, Literal, Struct};
+use iceberg::table::Table;
+use iceberg::Catalog;
 use meshplane_api::ingest_plan::{IngestPlan, PlannedField};
+use meshplane_api::Granularity;
+use meshplane_effects::iceberg::{
+    self as tables, committed_offsets, Append, AppendOutcome, CatalogSettings, TableCatalogError,
+};
 use meshplane_effects::s3::{client as s3_client, S3Settings};
+use meshplane_ingest::commit::{Admission, PartitionProgress, SeekTarget, Settlement};
 use meshplane_ingest::json_row::to_json;
-use meshplane_ingest::keys::flush_marker_key;
 use meshplane_ingest::table::TableSchema;
 use meshplane_ingest::unique::UniqueChecks;
-use meshplane_ingest::{arrow_schema, Decoder, DecoderError, Rejection, Row, TableError};
+use meshplane_ingest::{
+    arrow_schema_with_field_ids, Decoder, DecoderError, Rejection, Row, TableError, TimePartition,
+};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,24 +61,13 @@ pub enum WorkerError {
     /// The stream output port failed; the flush is not committed.
     #[error(transparent)]
     Stream(#[from] StreamOutputError),
-    /// Messages of a partition arrived after a flush of it was abandoned and before the
-    /// rebalance revoked it: the consumer's position is past the abandoned flush's events,
-    /// which would not be read again, so this process stops (a restart resumes from the
-    /// committed offset).
-    #[error("partition {partition} delivered messages after its flush was abandoned without a rebalance; restarting from the committed offset")]
-    PositionPastAbandonedFlush {
-        /// Partition.
-        partition: i32,
-    },
-    /// Offsets could not be committed.
-    #[error("failed to commit offsets of partition {partition} (up to {offset}): {source}")]
-    Commit {
-        /// Partition.
-        partition: i32,
-        /// Offset.
-        offset: i64,
+    /// A data file could not be described to the table.
+    #[error("failed to describe data file {key} to the Iceberg table: {reason}")]
+    DataFile {
+        /// Object key.
+        key: String,
         /// Cause.
-        source: KafkaError,
+        reason: String,
     },
 }
 
@@ -82,9 +80,11 @@ pub struct WorkerSettings {
     pub masking_key: Vec<u8>,
     /// Object store.
     pub s3: S3Settings,
-    /// Close a partition's file after this long (the product's update interval).
+    /// The Iceberg catalog of the product's table.
+    pub catalog: CatalogSettings,
+    /// Commit at the latest this long after an event arrived (the product's update interval).
     pub flush_interval: Duration,
-    /// Close a partition's file when no event arrived for this long.
+    /// Commit when no event arrived for this long.
     pub idle_timeout: Duration,
     /// Close a partition's file at this many events.
     pub max_events: usize,
@@ -182,24 +182,95 @@ fn take(message: &BorrowedMessage<'_>, decoder: &Decoder, worker: &Worker) -> In
     }
 }
 
+/// Files written since the last commit of a partition, and what they hold.
+#[derive(Default)]
+struct Pending {
+    files: Vec<DataFile>,
+    rows: usize,
+    rejected: usize,
+    bytes: u64,
+    newest_event_micros: Option<i64>,
+}
+
 struct Worker {
     plan: IngestPlan,
     topic: String,
-    group: String,
     schema: TableSchema,
+    naming: FileNaming,
+    partition_spec_id: i32,
     store: Store,
+    catalog: Arc<dyn Catalog>,
     consumer: WorkerConsumer,
     metrics: Arc<Metrics>,
+    ready: Arc<tokio::sync::watch::Sender<bool>>,
     buffers: HashMap<i32, PartitionBuffer>,
-    /// Partitions whose flush marker was checked since they were assigned.
-    recovered: HashSet<i32>,
-    /// Partitions with a flush abandoned since they were last revoked.
-    abandoned: HashSet<i32>,
-    /// Uncommitted flushes found in markers, being replayed to the same boundaries.
-    replays: HashMap<i32, FlushMarker>,
+    /// Each assigned partition's place in the commit protocol.
+    progress: HashMap<i32, PartitionProgress>,
+    /// Files written and not yet committed, per partition.
+    pending: HashMap<i32, Pending>,
+    /// When the oldest event not yet committed arrived.
+    uncommitted_since: Option<Instant>,
+    /// When the last event arrived.
+    last_event_at: Option<Instant>,
     newest_committed_micros: Option<i64>,
     stream: Option<StreamOutput>,
     fields: Vec<PlannedField>,
+}
+
+/// Waits out a failing catalog: capped backoff, and readiness withdrawn after
+/// [`UNHEALTHY_AFTER`] of failures (given back on the next success).
+struct CatalogBackoff {
+    delay: Duration,
+    failing_since: Option<Instant>,
+}
+
+impl CatalogBackoff {
+    fn new() -> Self {
+        CatalogBackoff {
+            delay: Duration::from_millis(100),
+            failing_since: None,
+        }
+    }
+
+    async fn failed(
+        &mut self,
+        ready: &tokio::sync::watch::Sender<bool>,
+        error: &TableCatalogError,
+    ) {
+        let since = *self.failing_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= UNHEALTHY_AFTER && *ready.borrow() {
+            tracing::error!(%error, "the Iceberg catalog keeps failing: not ready until it answers");
+            ready.send_replace(false);
+        }
+        tracing::warn!(%error, retry_in = ?self.delay, "Iceberg catalog request failed; retrying");
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(10));
+    }
+
+    fn succeeded(&self, ready: &tokio::sync::watch::Sender<bool>) {
+        if self.failing_since.is_some() && !*ready.borrow() {
+            tracing::info!("the Iceberg catalog answers again: ready");
+            ready.send_replace(true);
+        }
+    }
+}
+
+/// The Iceberg partition value of a time partition.
+fn partition_value(partition: TimePartition, granularity: Granularity) -> Struct {
+    match partition {
+        TimePartition::Unpartitioned => Struct::empty(),
+        TimePartition::Null => Struct::from_iter([None]),
+        TimePartition::Hour(hours) => {
+            Struct::from_iter([Some(Literal::int(i32::try_from(hours).unwrap_or(i32::MAX)))])
+        }
+        TimePartition::Day(days) => {
+            let days = i32::try_from(days).unwrap_or(i32::MAX);
+            Struct::from_iter([Some(match granularity {
+                Granularity::Day => Literal::date(days),
+                Granularity::Hour => Literal::int(days),
+            })])
+        }
+    }
 }
 
 impl Worker {
@@ -207,62 +278,54 @@ impl Worker {
         || self.metrics.s3_retries.inc()
     }
 
-    /// Before consuming a partition: finish or undo a flush a previous process left.
-    async fn recover(&mut self, partition: i32) -> Result<(), WorkerError> {
-        let key = flush_marker_key(&self.group, partition);
-        let retry = || self.metrics.s3_retries.inc();
-        let Some(marker) = self.store.marker(&key, &retry).await else {
-            return Ok(());
-        };
-        let committed = self.committed(partition)?;
-        if committed.is_some_and(|c| c > marker.end) {
-            tracing::info!(
-                partition,
-                start = marker.start,
-                end = marker.end,
-                "previous flush was committed; removing its marker"
-            );
-            self.store.delete(&key, &retry).await;
-        } else {
-            // Replayed as one flush over the same offsets, the same events make
-            // byte-identical objects under the same keys: a late write by the worker that
-            // left the marker (stalled, then fenced out of the group) cannot duplicate or
-            // truncate anything. The marker stays until the replay commits.
-            tracing::warn!(
-                partition,
-                start = marker.start,
-                end = marker.end,
-                objects = marker.keys.len(),
-                "previous flush was not committed; replaying its offsets as the same flush"
-            );
-            self.replays.insert(partition, marker);
+    /// Loads the table, waiting out catalog failures.
+    async fn table(&self) -> Table {
+        let mut backoff = CatalogBackoff::new();
+        loop {
+            match tables::load(&*self.catalog, &self.plan.iceberg).await {
+                Ok(table) => {
+                    backoff.succeeded(&self.ready);
+                    return table;
+                }
+                Err(e) => {
+                    self.metrics.catalog_retries.inc();
+                    backoff.failed(&self.ready, &e).await;
+                }
+            }
         }
-        Ok(())
     }
 
-    /// Gives up replaying a flush to its boundaries (its first events are gone from the
-    /// topic): its objects are removed and the partition is consumed as usual.
-    async fn abandon_replay(&mut self, partition: i32) {
-        let Some(replay) = self.replays.remove(&partition) else {
-            return;
-        };
-        tracing::warn!(
-            partition,
-            start = replay.start,
-            end = replay.end,
-            "the replayed flush's offsets are no longer in the topic; removing its objects"
-        );
-        let retry = || self.metrics.s3_retries.inc();
-        for object in &replay.keys {
-            self.store.delete(object, &retry).await;
-        }
-        self.store
-            .delete(&flush_marker_key(&self.group, partition), &retry)
-            .await;
+    /// A newly assigned partition resumes from the table's next offset.
+    async fn resume(&mut self, partition: i32) {
+        let table = self.table().await;
+        let next = committed_offsets(&table, &self.topic)
+            .get(&partition)
+            .copied();
+        tracing::info!(partition, table_next = ?next, "partition assigned; resuming from the table's offset");
+        self.progress
+            .insert(partition, PartitionProgress::resume(next));
     }
 
-    /// Buffers one decoded event (recovering its partition first if new), republishes
-    /// it when there is a stream output, and flushes a buffer that reached a size limit.
+    fn seek(&mut self, partition: i32, target: SeekTarget) {
+        let offset = match target {
+            SeekTarget::Beginning => Offset::Beginning,
+            SeekTarget::Offset(o) => Offset::Offset(o),
+        };
+        let result = tokio::task::block_in_place(|| {
+            self.consumer
+                .seek(&self.topic, partition, offset, Duration::from_secs(10))
+        });
+        if let Err(e) = result {
+            // Asked again with the partition's next message.
+            tracing::warn!(partition, ?target, error = %e, "seek failed; retrying with the next message");
+            let base = self.progress.get(&partition).and_then(|p| p.base());
+            self.progress
+                .insert(partition, PartitionProgress::resume(base));
+        }
+    }
+
+    /// Buffers one decoded event (resuming its partition first if new), republishes it
+    /// when there is a stream output, and writes the buffer's files at a size limit.
     async fn accept(
         &mut self,
         incoming: Incoming,
@@ -279,22 +342,35 @@ impl Worker {
             republish,
         } = incoming;
         self.forget_revoked();
-        if self.abandoned.contains(&partition) {
-            return Err(WorkerError::PositionPastAbandonedFlush { partition });
+        if !self.progress.contains_key(&partition) {
+            self.resume(partition).await;
         }
-        if self.recovered.insert(partition) {
-            self.recover(partition).await?;
-        }
-        if let Some(replay) = self.replays.get(&partition) {
-            let (start, end) = (replay.start, replay.end);
-            if !self.buffers.contains_key(&partition) && offset != start {
-                self.abandon_replay(partition).await;
-            } else if offset > end {
-                // The range ended on an offset that holds no event (a gap).
-                self.flush(partition).await?;
+        let Some(progress) = self.progress.get_mut(&partition) else {
+            return Ok(());
+        };
+        match progress.admit(offset) {
+            Admission::Accept => {}
+            Admission::AcceptAfterGap { missing_from } => {
+                let missing = offset - missing_from;
+                tracing::warn!(
+                    partition,
+                    missing_from,
+                    resumed_at = offset,
+                    "offsets the table expected are gone from the topic (retention); continuing at the first kept one"
+                );
+                self.metrics
+                    .offsets_missing
+                    .inc_by(u64::try_from(missing).unwrap_or(0));
+            }
+            Admission::Skip => return Ok(()),
+            Admission::Seek(target) => {
+                self.seek(partition, target);
+                return Ok(());
             }
         }
         self.metrics.events_in.inc();
+        self.uncommitted_since.get_or_insert(now);
+        self.last_event_at = Some(now);
         let buffer = self
             .buffers
             .entry(partition)
@@ -304,174 +380,218 @@ impl Worker {
             stream.publish(key.as_deref(), &event);
             self.metrics.stream_published.inc();
         }
-        let replay_end = self.replays.get(&partition).map(|r| r.end);
-        if replay_end.map_or(
-            buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes,
-            |end| offset >= end,
-        ) {
-            self.flush(partition).await?;
+        if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
+            self.write_files(partition).await?;
         }
         Ok(())
     }
 
-    fn committed(&self, partition: i32) -> Result<Option<i64>, WorkerError> {
-        let mut list = TopicPartitionList::new();
-        list.add_partition(&self.topic, partition);
-        let committed = tokio::task::block_in_place(|| {
-            self.consumer
-                .committed_offsets(list, Duration::from_secs(30))
-        })
-        .map_err(|source| WorkerError::Commit {
-            partition,
-            offset: -1,
-            source,
-        })?;
-        Ok(committed
-            .find_partition(&self.topic, partition)
-            .and_then(|p| match p.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            }))
-    }
-
-    async fn flush(&mut self, partition: i32) -> Result<(), WorkerError> {
+    /// Writes a partition's buffer as data files (and dead letters); they join the
+    /// partition's pending files, committed with the next commit.
+    async fn write_files(&mut self, partition: i32) -> Result<(), WorkerError> {
         let Some(buffer) = self.buffers.remove(&partition) else {
             return Ok(());
         };
         let started = Instant::now();
-        let flush: Flush = buffer.into_flush(&self.plan, partition)?;
-        let marker_key = flush_marker_key(&self.group, partition);
-        let keys: Vec<String> = flush.objects.iter().map(|o| o.key.clone()).collect();
-        // Objects of the replayed flush this one does not rewrite (another plan, or events
-        // gone) are removed; the marker lists them until then.
-        let stale: Vec<String> = self
-            .replays
-            .remove(&partition)
-            .map(|r| r.keys.into_iter().filter(|k| !keys.contains(k)).collect())
-            .unwrap_or_default();
-        let marker = FlushMarker {
-            start: flush.start,
-            end: flush.end,
-            keys: keys.iter().chain(&stale).cloned().collect(),
-        };
+        let flush: Flush = buffer.into_flush(&self.naming, partition)?;
         let retry = self.on_retry();
-        self.store.put_marker(&marker_key, &marker, &retry).await;
+        let mut files = Vec::new();
         let mut written = 0u64;
         for object in flush.objects {
-            written += object.body.len() as u64;
+            let size = object.body.len() as u64;
+            written += size;
             self.store
                 .put(&object.key, object.body, object.content_type, &retry)
                 .await;
+            if let ObjectKind::Data { partition, rows } = object.kind {
+                let file = DataFileBuilder::default()
+                    .content(DataContentType::Data)
+                    .file_path(format!("s3://{}/{}", self.plan.bucket, object.key))
+                    .file_format(DataFileFormat::Parquet)
+                    .partition(partition_value(partition, self.plan.granularity))
+                    .partition_spec_id(self.partition_spec_id)
+                    .record_count(rows as u64)
+                    .file_size_in_bytes(size)
+                    .build()
+                    .map_err(|e| WorkerError::DataFile {
+                        key: object.key.clone(),
+                        reason: e.to_string(),
+                    })?;
+                files.push(file);
+            }
         }
-        for key in &stale {
-            self.store.delete(key, &retry).await;
-        }
-        if let Some(stream) = &self.stream {
-            tokio::task::block_in_place(|| stream.drain(Duration::from_secs(120)))?;
-        }
-        if !self.commit(partition, flush.end + 1).await? {
-            drop(retry);
-            // The marker stays: whoever owns the partition next replays it as the same
-            // flush from the committed offset.
-            tracing::warn!(
-                partition,
-                start = flush.start,
-                end = flush.end,
-                "partition moved to another worker before the flush committed; left to its next owner"
-            );
-            self.metrics.flushes_abandoned.inc();
-            self.abandoned.insert(partition);
-            return Ok(());
-        }
-        self.store.delete(&marker_key, &retry).await;
         drop(retry);
-
-        self.metrics.rows_written.inc_by(flush.rows as u64);
-        self.metrics.events_rejected.inc_by(flush.rejected as u64);
-        self.metrics.bytes_written.inc_by(written);
+        let pending = self.pending.entry(partition).or_default();
+        pending.files.extend(files);
+        pending.rows += flush.rows;
+        pending.rejected += flush.rejected;
+        pending.bytes += written;
+        if let Some(t) = flush.newest_event_micros {
+            pending.newest_event_micros = Some(pending.newest_event_micros.map_or(t, |n| n.max(t)));
+        }
+        if let Some(progress) = self.progress.get_mut(&partition) {
+            progress.written();
+        }
         self.metrics.flushes.inc();
         self.metrics
             .flush_seconds
             .observe(started.elapsed().as_secs_f64());
-        self.metrics
-            .event_to_object_seconds
-            .observe(flush.opened_at.elapsed().as_secs_f64());
-        if let Some(t) = flush.newest_event_micros {
-            let newest = self.newest_committed_micros.map_or(t, |n| n.max(t));
-            self.newest_committed_micros = Some(newest);
-            self.metrics
-                .newest_committed_event_seconds
-                .set(newest.div_euclid(1_000_000));
-        }
         tracing::debug!(
             partition,
             start = flush.start,
             end = flush.end,
             rows = flush.rows,
-            rejected = flush.rejected,
-            "flushed"
+            "files written"
         );
         Ok(())
     }
 
-    /// Commits `next` as the partition's position; retries while Kafka is unavailable.
-    /// `false` when the partition moved to another member (the commit cannot succeed).
-    async fn commit(&self, partition: i32, next: i64) -> Result<bool, WorkerError> {
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&self.topic, partition, Offset::Offset(next))
-            .map_err(|source| WorkerError::Commit {
-                partition,
-                offset: next,
-                source,
-            })?;
-        let mut delay = Duration::from_millis(100);
+    /// Writes every buffer and commits every partition's files in one Iceberg commit, with
+    /// the fence of the commit protocol; waits out catalog and S3 failures.
+    async fn commit(&mut self) -> Result<(), WorkerError> {
+        let partitions: Vec<i32> = self.buffers.keys().copied().collect();
+        for partition in partitions {
+            self.write_files(partition).await?;
+        }
+        let candidates: Vec<i32> = self
+            .progress
+            .iter()
+            .filter(|(_, p)| p.proposed_next().is_some())
+            .map(|(p, _)| *p)
+            .collect();
+        if candidates.is_empty() {
+            self.uncommitted_since = None;
+            return Ok(());
+        }
+        if let Some(stream) = &self.stream {
+            tokio::task::block_in_place(|| stream.drain(Duration::from_secs(120)))?;
+        }
+        let mut backoff = CatalogBackoff::new();
         loop {
-            let result =
-                tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync));
-            match result {
-                Ok(()) => return Ok(true),
-                Err(e) if lost_partition(&e) => {
-                    tracing::warn!(partition, error = %e, "offset commit refused: the group rebalanced");
-                    return Ok(false);
+            let table = self.table().await;
+            let offsets = committed_offsets(&table, &self.topic);
+            let mut append = Append {
+                topic: self.topic.clone(),
+                files: Vec::new(),
+                offsets: BTreeMap::new(),
+            };
+            for partition in &candidates {
+                let Some(progress) = self.progress.get_mut(partition) else {
+                    continue;
+                };
+                match progress.settle(offsets.get(partition).copied()) {
+                    Settlement::Commit { expected, next } => {
+                        append.offsets.insert(*partition, (expected, next));
+                        if let Some(pending) = self.pending.get(partition) {
+                            append.files.extend(pending.files.iter().cloned());
+                        }
+                    }
+                    Settlement::AlreadyCommitted { next } => {
+                        tracing::info!(partition, next, "the table already holds these offsets (an earlier commit went through)");
+                        progress.committed(next);
+                        self.pending.remove(partition);
+                    }
+                    Settlement::Fenced { table_next } => {
+                        tracing::warn!(partition, ?table_next, "another worker committed this partition first; its files are dropped and it resumes from the table");
+                        progress.fenced(table_next);
+                        self.pending.remove(partition);
+                        self.buffers.remove(partition);
+                        self.metrics.flushes_abandoned.inc();
+                    }
+                    Settlement::Nothing => {}
+                }
+            }
+            if append.offsets.is_empty() {
+                break;
+            }
+            let committed: Vec<(i32, i64)> = append
+                .offsets
+                .iter()
+                .map(|(p, (_, next))| (*p, *next))
+                .collect();
+            match tables::append(&*self.catalog, &table, append).await {
+                Ok(AppendOutcome::Committed { snapshot_id }) => {
+                    backoff.succeeded(&self.ready);
+                    self.committed(&committed, snapshot_id);
+                    break;
+                }
+                Ok(AppendOutcome::Stale { offsets }) => {
+                    tracing::info!(
+                        ?offsets,
+                        "the table's offsets moved during the commit; deciding again"
+                    );
                 }
                 Err(e) => {
-                    tracing::warn!(partition, error = %e, retry_in = ?delay, "offset commit failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
+                    self.metrics.catalog_retries.inc();
+                    backoff.failed(&self.ready, &e).await;
                 }
             }
         }
+        if self.buffers.is_empty() {
+            self.uncommitted_since = None;
+        }
+        Ok(())
     }
 
-    /// Drops what the worker holds for partitions a rebalance revoked: their unflushed
-    /// events are not committed, so the next owner consumes them again from the committed
-    /// offset (after removing the objects of any flush marker left).
+    /// After a commit: progress, metrics, and the consumer group's offsets (for lag only;
+    /// a failure there loses nothing).
+    fn committed(&mut self, committed: &[(i32, i64)], snapshot_id: Option<i64>) {
+        let mut list = TopicPartitionList::new();
+        for (partition, next) in committed {
+            if let Some(progress) = self.progress.get_mut(partition) {
+                progress.committed(*next);
+            }
+            let _ = list.add_partition_offset(&self.topic, *partition, Offset::Offset(*next));
+            let Some(pending) = self.pending.remove(partition) else {
+                continue;
+            };
+            self.metrics.rows_written.inc_by(pending.rows as u64);
+            self.metrics.events_rejected.inc_by(pending.rejected as u64);
+            self.metrics.bytes_written.inc_by(pending.bytes);
+            if let Some(t) = pending.newest_event_micros {
+                let newest = self.newest_committed_micros.map_or(t, |n| n.max(t));
+                self.newest_committed_micros = Some(newest);
+                self.metrics
+                    .newest_committed_event_seconds
+                    .set(newest.div_euclid(1_000_000));
+            }
+        }
+        self.metrics.commits.inc();
+        if let Some(since) = self.uncommitted_since {
+            self.metrics
+                .event_to_object_seconds
+                .observe(since.elapsed().as_secs_f64());
+        }
+        tracing::debug!(?committed, ?snapshot_id, "committed");
+        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
+            tracing::debug!(error = %e, "consumer group offsets not committed (lag only)");
+        }
+    }
+
+    /// Drops what the worker holds for partitions a rebalance revoked: their uncommitted
+    /// events are left to the next owner, which resumes from the table.
     fn forget_revoked(&mut self) {
         for partition in self.consumer.context().take_revoked() {
             if let Some(buffer) = self.buffers.remove(&partition) {
                 tracing::info!(
                     partition,
                     events = buffer.events,
-                    "partition revoked; its unflushed events are left to the next owner"
+                    "partition revoked; its uncommitted events are left to the next owner"
                 );
             }
-            self.recovered.remove(&partition);
-            self.abandoned.remove(&partition);
-            self.replays.remove(&partition);
+            self.pending.remove(&partition);
+            self.progress.remove(&partition);
             self.metrics.partitions_revoked.inc();
         }
     }
 
-    fn due(&self, settings: &WorkerSettings) -> Vec<i32> {
-        self.buffers
-            .iter()
-            .filter(|(p, b)| {
-                // A replay closes at its end offset; only a stall of its events ends it early.
-                (b.opened_at.elapsed() >= settings.flush_interval && !self.replays.contains_key(p))
-                    || b.last_event_at.elapsed() >= settings.idle_timeout
-            })
-            .map(|(p, _)| *p)
-            .collect()
+    fn commit_due(&self, settings: &WorkerSettings) -> bool {
+        self.uncommitted_since
+            .is_some_and(|t| t.elapsed() >= settings.flush_interval)
+            || self
+                .last_event_at
+                .is_some_and(|t| t.elapsed() >= settings.idle_timeout)
+                && (!self.buffers.is_empty() || !self.pending.is_empty())
     }
 
     fn update_freshness(&self) {
@@ -487,20 +607,76 @@ impl Worker {
     }
 }
 
-/// The partition moved to another member: committing again cannot succeed.
-fn lost_partition(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::IllegalGeneration
-                | RDKafkaErrorCode::UnknownMemberId
-                | RDKafkaErrorCode::RebalanceInProgress
-                | RDKafkaErrorCode::FencedInstanceId
-        )
-    )
+/// Connects to the catalog and loads the product's table (created by the controller),
+/// waiting until both are there and the table has a column for every field.
+async fn open_table(
+    settings: &WorkerSettings,
+    metrics: &Metrics,
+    ready: &tokio::sync::watch::Sender<bool>,
+) -> (Arc<dyn Catalog>, Table, Vec<i32>) {
+    let plan = &settings.plan;
+    let mut backoff = CatalogBackoff::new();
+    loop {
+        let attempt = async {
+            let catalog = tables::connect(&settings.catalog).await?;
+            let table = tables::load(&*catalog, &plan.iceberg).await?;
+            let schema = table.metadata().current_schema().clone();
+            let ids = plan
+                .fields
+                .iter()
+                .map(|f| {
+                    schema
+                        .field_by_name(&f.name)
+                        .map(|field| field.id)
+                        .ok_or_else(|| TableCatalogError::Incompatible {
+                            table: format!("{}.{}", plan.iceberg.namespace, plan.iceberg.name),
+                            field: f.name.clone(),
+                            reason: "the table has no such column yet (the controller adds it)"
+                                .into(),
+                        })
+                })
+                .collect::<Result<Vec<i32>, _>>()?;
+            let partitioned = !table
+                .metadata()
+                .default_partition_spec()
+                .fields()
+                .is_empty();
+            if partitioned != plan.partition_field.is_some() {
+                return Err(TableCatalogError::Incompatible {
+                    table: format!("{}.{}", plan.iceberg.namespace, plan.iceberg.name),
+                    field: plan.partition_field.clone().unwrap_or_default(),
+                    reason: "the table's partition spec differs from the product's partitioning (changing it is not supported yet)".into(),
+                });
+            }
+            Ok::<_, TableCatalogError>((catalog, table, ids))
+        };
+        match attempt.await {
+            Ok(opened) => return opened,
+            Err(e) => {
+                metrics.catalog_retries.inc();
+                backoff.failed(ready, &e).await;
+            }
+        }
+    }
 }
 
-/// Runs the worker until `shutdown` resolves; then flushes, commits and returns.
+/// Digest of what shapes a data file's bytes besides its events: the plan and the masking
+/// key. Part of every file name, so a differently configured writer never overwrites a
+/// committed file under the same name.
+fn writer_digest(plan: &IngestPlan, masking_key: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(plan).unwrap_or_default());
+    hasher.update(masking_key);
+    hasher
+        .finalize()
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs the worker until `shutdown` resolves; then writes, commits and returns.
 pub async fn run(
     settings: WorkerSettings,
     metrics: Arc<Metrics>,
@@ -522,8 +698,8 @@ pub async fn run(
         .set("group.id", &kafka.consumer_group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        // Eager rebalancing: every rebalance revokes all partitions and a reassigned one
-        // resumes from its committed offset, which abandoned flushes rely on.
+        // Eager rebalancing: every rebalance revokes all partitions; a reassigned one
+        // resumes from the table's offset.
         .set("partition.assignment.strategy", "range,roundrobin")
         .set("statistics.interval.ms", "5000")
         .set("max.poll.interval.ms", "900000")
@@ -549,6 +725,8 @@ pub async fn run(
         None => None,
     };
     let ready = Arc::new(ready);
+    // Not ready until the table is there: the controller creates it.
+    let (catalog, table, field_ids) = open_table(&settings, &metrics, &ready).await;
     let store = Store::new(
         s3_client(&settings.s3),
         plan.bucket.clone(),
@@ -556,24 +734,38 @@ pub async fn run(
         plan.kms_key_id.clone(),
         ready.clone(),
     );
-    let mut worker = Worker {
-        schema: arrow_schema(decoder.fields()),
+    let naming = FileNaming {
         topic: kafka.topic.clone(),
-        group: kafka.consumer_group.clone(),
+        data_prefix: format!("{}/data", plan.table_prefix),
+        dead_letter_prefix: plan.dead_letter_prefix.clone(),
+        partition_name: plan
+            .partition_field
+            .as_deref()
+            .map(|f| tables::partition_name(f, plan.granularity)),
+        writer: writer_digest(&plan, &settings.masking_key),
+    };
+    let mut worker = Worker {
+        schema: arrow_schema_with_field_ids(decoder.fields(), &field_ids),
+        topic: kafka.topic.clone(),
+        naming,
+        partition_spec_id: table.metadata().default_partition_spec_id(),
         plan,
         store,
+        catalog,
         consumer,
         metrics: metrics.clone(),
+        ready: ready.clone(),
         buffers: HashMap::new(),
-        recovered: HashSet::new(),
-        abandoned: HashSet::new(),
-        replays: HashMap::new(),
+        progress: HashMap::new(),
+        pending: HashMap::new(),
+        uncommitted_since: None,
+        last_event_at: None,
         newest_committed_micros: None,
         fields: decoder.fields().to_vec(),
         stream,
     };
     ready.send_replace(true);
-    tracing::info!(topic = %worker.topic, group = %worker.group, bucket = %worker.plan.bucket, "ingesting");
+    tracing::info!(topic = %worker.topic, table = %format!("{}.{}", worker.plan.iceberg.namespace, worker.plan.iceberg.name), bucket = %worker.plan.bucket, "ingesting");
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -582,8 +774,8 @@ pub async fn run(
             () = &mut shutdown => break,
             _ = tick.tick() => {
                 worker.forget_revoked();
-                for partition in worker.due(&settings) {
-                    worker.flush(partition).await?;
+                if worker.commit_due(&settings) {
+                    worker.commit().await?;
                 }
                 worker.update_freshness();
             }
@@ -615,18 +807,7 @@ pub async fn run(
             }
         }
     }
-    tracing::info!("shutting down: flushing");
+    tracing::info!("shutting down: committing");
     worker.forget_revoked();
-    // A replay cut short would not rewrite the same objects; its marker stays for the
-    // next start.
-    let partitions: Vec<i32> = worker
-        .buffers
-        .keys()
-        .copied()
-        .filter(|p| !worker.replays.contains_key(p))
-        .collect();
-    for partition in partitions {
-        worker.flush(partition).await?;
-    }
-    Ok(())
+    worker.commit().await
 }

@@ -1,10 +1,9 @@
-//! The table in S3: objects written with the product's encryption, flush markers, and
-//! retries that wait out an outage instead of losing anything.
+//! The table's objects in S3, written with the product's encryption, and retries that wait
+//! out an outage (of S3 or, for commits, the catalog) instead of losing anything.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::Client;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -16,17 +15,6 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 /// blip is waited out silently; a lasting failure (an outage, wrong or revoked
 /// credentials) shows on the pod's readiness and, through it, on the product's `Ready`.
 pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(30);
-
-/// A flush in progress, recorded before its objects are written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FlushMarker {
-    /// First offset of the flush.
-    pub start: i64,
-    /// Last offset of the flush.
-    pub end: i64,
-    /// Every object the flush writes.
-    pub keys: Vec<String>,
-}
 
 /// The product's bucket.
 #[derive(Clone)]
@@ -68,7 +56,11 @@ impl Store {
 
     /// Retries `attempt` until it succeeds, with capped exponential backoff; S3 outages
     /// pause the worker (and with it consumption) rather than drop data.
-    async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    pub(crate) async fn retry<
+        T,
+        E: std::fmt::Display,
+        F: std::future::Future<Output = Result<T, E>>,
+    >(
         &self,
         what: &str,
         mut attempt: impl FnMut() -> F,
@@ -132,50 +124,6 @@ impl Store {
             on_retry,
         )
         .await;
-    }
-
-    /// Reads a flush marker, if there is one.
-    pub async fn marker(&self, key: &str, on_retry: &(dyn Fn() + Sync)) -> Option<FlushMarker> {
-        let body = self
-            .retry(
-                key,
-                || async {
-                    match self
-                        .client
-                        .get_object()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .send()
-                        .await
-                    {
-                        Ok(o) => o
-                            .body
-                            .collect()
-                            .await
-                            .map(|b| Some(b.into_bytes()))
-                            .map_err(|e| e.to_string()),
-                        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                            Ok(None)
-                        }
-                        Err(e) => Err(aws_sdk_s3::Error::from(e).to_string()),
-                    }
-                },
-                on_retry,
-            )
-            .await?;
-        match serde_json::from_slice(&body) {
-            Ok(marker) => Some(marker),
-            Err(e) => {
-                tracing::error!(%key, error = %e, "ignoring an unreadable flush marker");
-                None
-            }
-        }
-    }
-
-    /// Writes a flush marker.
-    pub async fn put_marker(&self, key: &str, marker: &FlushMarker, on_retry: &(dyn Fn() + Sync)) {
-        let body = serde_json::to_vec(marker).expect("markers serialize");
-        self.put(key, body, "application/json", on_retry).await;
     }
 
     /// Deletes an object (absent objects are fine).

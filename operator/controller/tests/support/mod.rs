@@ -70,6 +70,8 @@ pub fn credentials() -> Credentials {
     Credentials {
         worker: Some(("worker-key-id".into(), "worker-secret".into())),
         reader: Some(("reader-key-id".into(), "reader-secret".into())),
+        // The catalog URI Secret is exercised against the real stack.
+        catalog_uri: None,
     }
 }
 

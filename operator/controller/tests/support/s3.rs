@@ -72,7 +72,7 @@ fn retention_rule(spec: &BucketSpec) -> LifecycleRule {
     LifecycleRule::builder()
         .id(RETENTION_RULE_ID)
         .status(ExpirationStatus::Enabled)
-        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .filter(LifecycleRuleFilter::builder().prefix("_rejected/").build())
         .expiration(LifecycleExpiration::builder().days(days(spec)).build())
         .build()
         .expect("a valid rule")

@@ -78,6 +78,12 @@ pub(crate) fn orders_plan() -> IngestPlan {
         stream_topic: None,
         encryption: Some("AES256".into()),
         kms_key_id: None,
+        iceberg: meshplane_api::ingest_plan::IcebergTablePlan {
+            namespace: "orders".into(),
+            name: "orders".into(),
+            location: "s3://b/table".into(),
+            properties: Default::default(),
+        },
     }
 }
 
