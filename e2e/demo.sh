@@ -115,12 +115,14 @@ for product in examples/rejected/pii-over-retention.yaml examples/rejected/user-
   if kubectl apply -f "$product"; then echo "unexpectedly admitted: $product"; exit 1; fi
 done
 
-step "Orders events flow in: the worker pod writes masked, partitioned Parquet"
+step "Orders events flow in: the worker pod commits them, masked, into the Iceberg table orders.orders"
 show kubectl -n orders get pods -l app.kubernetes.io/component=ingest -o wide
 "$(e2e/python.sh)/bin/python" - "$bucket" <<'PY'
-import io, json, os, sys, time
-import boto3, pyarrow.parquet as pq
+import json, os, sys, time
+import boto3
 from confluent_kafka import Producer
+sys.path.insert(0, "e2e/tests")
+from ingest_support import catalog
 bucket = sys.argv[1]
 s3 = boto3.client("s3", endpoint_url=os.environ["MESHPLANE_S3_ENDPOINT"])
 producer = Producer({"bootstrap.servers": os.environ["MESHPLANE_KAFKA_BOOTSTRAP"]})
@@ -138,15 +140,17 @@ def keys(prefix):
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [o["Key"] for p in pages for o in p.get("Contents", [])]
 deadline = time.time() + 120
-while not (keys("table/") and keys("_rejected/")):
+table = catalog().load_table("orders.orders")
+while table.current_snapshot() is None or not keys("_rejected/"):
     if time.time() > deadline:
-        sys.exit("no table object after 120 s: see kubectl -n orders logs deploy/orders-ingest")
+        sys.exit("no commit after 120 s: see kubectl -n orders logs deploy/orders-ingest")
     time.sleep(0.5)
-key = sorted(keys("table/"))[0]
-head = s3.head_object(Bucket=bucket, Key=key)
-print(f"  s3://{bucket}/{key}  ({head['ContentLength']} bytes, {head.get('ServerSideEncryption')})")
-rows = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())).to_pylist()
-for row in rows[:4]:
+    table = table.refresh()
+snapshot = table.current_snapshot()
+print(f"  table meshplane.orders.orders at {table.location()}, snapshot {snapshot.snapshot_id}:"
+      f" {snapshot.summary.additional_properties.get('meshplane.kafka.offsets')}")
+rows = table.scan(limit=4).to_arrow().to_pylist()
+for row in rows:
     print(f"  {row['order_id']}  {row['status']:<9} {row['order_total']:>7}  email={row['customer_email'][:20]}…  address={row['shipping_address'][:20]}…")
 dead = s3.get_object(Bucket=bucket, Key=sorted(keys("_rejected/"))[0])["Body"].read().decode().splitlines()[0]
 print("  dead letter:", json.loads(dead)["reason"])

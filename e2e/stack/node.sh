@@ -86,8 +86,14 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CNI_CONF_DIR"
 TOML
+  # The log is appended to: only lines after this start count.
+  local from=$(( $(wc -l < "$LOG_DIR/containerd.log" 2>/dev/null || echo 0) + 1 ))
   start containerd containerd --config "$CONTAINERD_DIR/config.toml"
   wait_for containerd 60 ctr --address "$CONTAINERD_SOCK" version
+  # The CRI service answers "server is not initialized yet" until it has started its
+  # streaming server, a moment after the socket: the kubelet would exit on that.
+  cri_started() { tail -n "+$from" "$LOG_DIR/containerd.log" | grep -q 'msg="Start streaming server"'; }
+  wait_for containerd 60 cri_started
 }
 
 up_kubelet() {

@@ -19,6 +19,10 @@ install() {
   "${kubectl[@]}" -n "$PLATFORM_NAMESPACE" create secret generic meshplane-s3 \
     --from-literal=access-key-id="$AWS_ACCESS_KEY_ID" --from-literal=secret-access-key="$AWS_SECRET_ACCESS_KEY" \
     --dry-run=client -o yaml | "${kubectl[@]}" apply -f - >/dev/null
+  # The Iceberg catalog's database, as pods reach it (the platform/postgres Service).
+  "${kubectl[@]}" -n "$PLATFORM_NAMESPACE" create secret generic meshplane-catalog \
+    --from-literal=uri="postgresql://meshplane:meshplane@postgres.platform.svc.cluster.local:5432/iceberg" \
+    --dry-run=client -o yaml | "${kubectl[@]}" apply -f - >/dev/null
   local before=0
   "${helm[@]}" status meshplane --namespace "$PLATFORM_NAMESPACE" >/dev/null 2>&1 && before=1
   "${helm[@]}" upgrade --install meshplane "$REPO_DIR/charts/meshplane" --namespace "$PLATFORM_NAMESPACE" \

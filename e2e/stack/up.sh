@@ -178,6 +178,11 @@ export PATH=$KUBE_BIN:\$PATH
 export MESHPLANE_KAFKA_BOOTSTRAP=$NODE_IP:$KAFKA_POD_PORT
 export MESHPLANE_S3_ENDPOINT=http://$NODE_IP:$S3_PORT
 export MESHPLANE_KAFKA_LOOPBACK=127.0.0.1:$KAFKA_PORT
+# The Iceberg catalog: the SQL catalog tables in PostgreSQL's database \`iceberg\`, named
+# \`meshplane\` as every engine (Trino, pyiceberg, Spark) must name it too.
+export MESHPLANE_CATALOG_URI=postgresql://meshplane:meshplane@$NODE_IP:$POSTGRES_PORT/iceberg
+export MESHPLANE_CATALOG_NAME=meshplane
+export MESHPLANE_CATALOG_WAREHOUSE=s3://meshplane-warehouse
 export MESHPLANE_NODE_IP=$NODE_IP
 export MESHPLANE_NODE_NAME=$NODE_NAME
 # The platform's image as \`make image\` imports it; workers of a controller run on the
@@ -218,6 +223,7 @@ up_controller_manager
 up_scheduler
 up_kafka
 up_seaweedfs
+"$STACK_DIR/postgres.sh" || die "PostgreSQL (the Iceberg catalog's database) did not start"
 up_containerd
 up_kubelet
 up_kube_proxy

@@ -1,13 +1,11 @@
 """Helpers for the ingestion tests and benchmark: the Orders product's real plan (from
-`meshplane plan`), event generation, a worker process, and reading the table back with
-pyarrow."""
-import io
+`meshplane plan`), event generation, a worker process, and reading the product's Iceberg
+table back with pyiceberg (through the SQL catalog in PostgreSQL) and DuckDB."""
 import json
 import os
 import random
 import subprocess
 
-import pyarrow.parquet as pq
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -18,14 +16,72 @@ STATUSES = ["placed", "paid", "shipped", "cancelled"]
 
 
 def orders_plan(topic, bucket, group):
-    """The ingestion plan the planner makes for examples/orders.yaml, pointed at `topic`."""
+    """The ingestion plan the planner makes for examples/orders.yaml, pointed at `topic`,
+    with its own bucket and table (namespace `e2e`, named after the bucket)."""
     out = subprocess.run([RELEASE_BIN, "plan", "-f", f"{REPO}/examples/orders.yaml", "-p", f"{REPO}/examples/policy.yaml",
                           "-o", "json"], capture_output=True, text=True, check=True).stdout
     plan = json.loads(out)[0]["desired"]["ingestPlan"]
     plan["source"]["kafka"].update(bootstrapServers=require_env("MESHPLANE_KAFKA_BOOTSTRAP"), topic=topic,
                                    consumerGroup=group)
     plan["bucket"] = bucket
+    plan["iceberg"].update(namespace="e2e", name=bucket.replace("-", "_"), location=f"s3://{bucket}/table")
     return plan
+
+
+def ensure_table(plan_path):
+    """Creates the plan's Iceberg table as the controller would (`meshplane table`)."""
+    done = subprocess.run([RELEASE_BIN, "table", "--plan", str(plan_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def catalog():
+    """The stack's Iceberg catalog, as a pyiceberg SqlCatalog (the same tables Trino and
+    Spark would use)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    uri = require_env("MESHPLANE_CATALOG_URI").replace("postgresql://", "postgresql+psycopg2://", 1)
+    return SqlCatalog(os.environ.get("MESHPLANE_CATALOG_NAME", "meshplane"), **{
+        "uri": uri, "s3.endpoint": require_env("MESHPLANE_S3_ENDPOINT"),
+        "s3.access-key-id": require_env("AWS_ACCESS_KEY_ID"), "s3.secret-access-key": require_env("AWS_SECRET_ACCESS_KEY"),
+        "s3.region": "us-east-1", "s3.force-virtual-addressing": "false"})
+
+
+def load_table(plan):
+    return catalog().load_table(f"{plan['iceberg']['namespace']}.{plan['iceberg']['name']}")
+
+
+def table_next_offsets(plan):
+    """The next offset the table holds per source partition (what it has ingested)."""
+    prefix = f"meshplane.kafka.next-offset.{plan['source']['kafka']['topic']}."
+    try:
+        properties = load_table(plan).properties
+    except Exception:  # noqa: BLE001 - not created yet
+        return {}
+    return {int(k[len(prefix):]): int(v) for k, v in properties.items() if k.startswith(prefix)}
+
+
+def table_committed_total(plan):
+    return sum(table_next_offsets(plan).values())
+
+
+def scan(plan, columns=("order_id",)):
+    """The table's rows as pyiceberg reads them (a pyarrow Table)."""
+    return load_table(plan).scan(selected_fields=tuple(columns)).to_arrow()
+
+
+def duckdb_count(plan):
+    """`count(*)` and `count(DISTINCT order_id)` by DuckDB's Iceberg extension, from the
+    table's current metadata file."""
+    import duckdb
+    table = load_table(plan)
+    endpoint = require_env("MESHPLANE_S3_ENDPOINT").split("://", 1)[1]
+    con = duckdb.connect()
+    for extension in ("httpfs", "avro", "iceberg"):
+        con.load_extension(extension)
+    con.execute(f"""CREATE SECRET s3 (TYPE s3, KEY_ID '{require_env("AWS_ACCESS_KEY_ID")}',
+        SECRET '{require_env("AWS_SECRET_ACCESS_KEY")}', REGION 'us-east-1', ENDPOINT '{endpoint}',
+        URL_STYLE 'path', USE_SSL false)""")
+    return con.execute(f"SELECT count(*), count(DISTINCT order_id) FROM iceberg_scan('{table.metadata_location}')").fetchone()
 
 
 def event(i):
@@ -71,7 +127,7 @@ def committed_total(topic, group, partitions):
 
 
 class Worker:
-    """A `meshplane ingest` process (run on the host: the local stack has no kubelet)."""
+    """A `meshplane ingest` process on the host."""
 
     def __init__(self, plan_path, log_path, metrics_addr, *args, masking_key="e2e-masking-key-0123456789abcdef"):
         env = dict(os.environ, MESHPLANE_MASKING_KEY=masking_key,
@@ -99,14 +155,29 @@ def objects(s3, bucket, prefix=""):
     return keys
 
 
-def read_table(s3, bucket, prefix="table/"):
-    """Every Parquet file of the table, read with pyarrow: (tables by key)."""
-    tables = {}
-    for key in objects(s3, bucket, prefix):
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        tables[key] = pq.read_table(io.BytesIO(body))
-    return tables
+def data_files(plan):
+    """Keys of the data files the table's current snapshot references."""
+    prefix = f"s3://{plan['bucket']}/"
+    return [f.file.file_path[len(prefix):] for f in load_table(plan).scan().plan_files()]
 
 
 def random_pause(low, high):
     return random.uniform(low, high)
+
+
+def trino_query(sql):
+    """Runs `sql` on the stack's Trino (e2e/stack/trino.sh) as user `meshplane` in catalog
+    `meshplane` (the stack's Iceberg catalog) and returns its rows (a list of lists)."""
+    from urllib.parse import urlsplit
+
+    import trino
+
+    url = urlsplit(require_env("MESHPLANE_TRINO_URL"))
+    connection = trino.dbapi.connect(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
+                                     http_scheme=url.scheme, user="meshplane", catalog="meshplane")
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        connection.close()

@@ -1,5 +1,6 @@
-"""`meshplane ingest` against the local stack's Kafka and S3: exactly once through repeated
-SIGKILLs, masked PII, dead letters with reasons, and an S3 outage."""
+"""`meshplane ingest` against the local stack's Kafka, S3 and Iceberg catalog (PostgreSQL):
+exactly once into the table through repeated SIGKILLs, rebalances and a fenced-out worker,
+masked PII, dead letters with reasons. Read back with pyiceberg and DuckDB."""
 import json
 import os
 import time
@@ -8,8 +9,8 @@ import uuid
 import pytest
 
 from conftest import free_port, wait_until
-from ingest_support import (Worker, committed_total, create_topic, event, objects, orders_plan, produce,
-                            random_pause, read_table)
+from ingest_support import (Worker, create_topic, data_files, duckdb_count, ensure_table, event, load_table,
+                            objects, orders_plan, produce, random_pause, scan, table_committed_total)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(__import__("ingest_support").RELEASE_BIN),
                                 reason="needs target/release/meshplane (make e2e builds it)")
@@ -17,20 +18,25 @@ pytestmark = pytest.mark.skipif(not os.path.exists(__import__("ingest_support").
 
 @pytest.fixture
 def pipeline(tmp_path, s3):
-    """A fresh topic, bucket (SSE as the controller makes it) and consumer group."""
+    """A fresh topic, bucket, consumer group and Iceberg table (created as the controller
+    creates it)."""
     run = uuid.uuid4().hex[:8]
     topic, bucket, group = f"ingest-{run}", f"meshplane-ingest-{run}", f"meshplane.ingest.{run}"
     s3.create_bucket(Bucket=bucket)
     plan = orders_plan(topic, bucket, group)
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
-    return {"topic": topic, "bucket": bucket, "group": group, "plan": path, "dir": tmp_path}
+    ensure_table(path)
+    return {"topic": topic, "bucket": bucket, "group": group, "plan": path, "dir": tmp_path, "spec": plan}
 
 
-def all_rows(s3, bucket):
-    tables = read_table(s3, bucket)
-    ids = [i for t in tables.values() for i in t.column("order_id").to_pylist()]
-    return tables, ids
+def committed(pipeline):
+    """Offsets the table holds (its commits), summed over partitions."""
+    return table_committed_total(json.loads(pipeline["plan"].read_text()))
+
+
+def ids_of(pipeline):
+    return scan(json.loads(pipeline["plan"].read_text())).column("order_id").to_pylist()
 
 
 def test_a_million_events_land_exactly_once_through_ten_sigkills(pipeline, s3):
@@ -45,36 +51,43 @@ def test_a_million_events_land_exactly_once_through_ten_sigkills(pipeline, s3):
         time.sleep(random_pause(0.5, 2.5))  # a random moment while it consumes (fault injection)
         worker.kill()
         kills += 1
-    assert committed_total(pipeline["topic"], pipeline["group"], partitions) < count, "finished before the kills"
+    assert committed(pipeline) < count, "finished before the kills"
     worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19464", *args)
     try:
-        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], partitions) == count, 300,
-                   "every offset committed")
+        wait_until(lambda: committed(pipeline) == count, 300, "every offset committed to the table")
     finally:
         assert worker.stop() == 0
 
-    tables, ids = all_rows(s3, pipeline["bucket"])
+    plan = pipeline["spec"]
+    rows = scan(plan, ("order_id", "customer_email", "shipping_address"))
+    ids = rows.column("order_id").to_pylist()
     assert len(ids) == count, f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
     assert set(ids) == {f"order-{i:09d}" for i in range(count)}
+    assert duckdb_count(plan) == (count, count), "DuckDB reads the same table"
 
-    # The declared schema: names, order, types; masked fields are text.
-    schema = next(iter(tables.values())).schema
-    assert schema.names == ["order_id", "customer_id", "customer_email", "shipping_address", "order_total",
-                            "currency", "status", "event_time"]
-    assert [str(t) for t in schema.types] == ["string", "string", "string", "string", "double", "string", "string",
-                                             "timestamp[us, tz=UTC]"]
-    assert all(k.split("/")[1].startswith("dt=2026-11-27") and k.split("/")[2].startswith("hr=") for k in tables)
+    # The declared schema with stable field ids; masked fields are text; hourly partitions.
+    table = load_table(plan)
+    assert [(f.field_id, f.name, str(f.field_type)) for f in table.schema().fields] == [
+        (1, "order_id", "string"), (2, "customer_id", "string"), (3, "customer_email", "string"),
+        (4, "shipping_address", "string"), (5, "order_total", "double"), (6, "currency", "string"),
+        (7, "status", "string"), (8, "event_time", "timestamptz")]
+    assert [(f.name, str(f.transform)) for f in table.spec().fields] == [("event_time_hour", "hour")]
+    files = data_files(plan)
+    assert all(k.startswith("table/data/event_time_hour=2026-11-27-") for k in files), files[:3]
+    # Commits carry their offsets; the table does not gather a snapshot per file.
+    summary = table.current_snapshot().summary
+    assert "meshplane.kafka.offsets" in summary.additional_properties
+    assert len(table.snapshots()) < len(files)
 
-    # No raw email or address anywhere: decoded columns and every object's raw bytes.
-    for table in tables.values():
-        for column in ("customer_email", "shipping_address"):
-            values = table.column(column).to_pylist()
-            assert all(len(v) == 64 and "@" not in v and "Street" not in v for v in values)
+    # No raw email or address anywhere: the columns, and every object's raw bytes (data,
+    # manifests, metadata, orphans of the killed workers).
+    for column in ("customer_email", "shipping_address"):
+        assert all(len(v) == 64 and "@" not in v and "Street" not in v for v in rows.column(column).to_pylist())
     for key in objects(s3, pipeline["bucket"]):
         body = s3.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read()
         assert b"@example.com" not in body and b"Long Street" not in body, key
-    # Objects are encrypted as the plan asks.
-    head = s3.head_object(Bucket=pipeline["bucket"], Key=next(iter(tables)))
+    # Data files are encrypted as the plan asks.
+    head = s3.head_object(Bucket=pipeline["bucket"], Key=files[0])
     assert head.get("ServerSideEncryption") == "AES256"
 
 
@@ -90,10 +103,9 @@ def test_malformed_events_go_to_the_dead_letter_with_reasons(pipeline, s3):
     worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19465", "--idle-seconds", "1",
                     "--max-event-bytes", "65536")
     try:
-        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 1) == len(good) + len(bad), 60,
-                   "every offset committed")
+        wait_until(lambda: committed(pipeline) == len(good) + len(bad), 60, "every offset committed")
         import urllib.request
-        # Counters move once a flush is complete, just after its offsets are committed.
+        # Counters move once a commit is complete.
         counted = lambda: (lambda m: f"meshplane_ingest_events_rejected_total {len(bad)}" in m
                            and f"meshplane_ingest_rows_written_total {len(good)}" in m)(
             urllib.request.urlopen("http://127.0.0.1:19465/metrics", timeout=5).read().decode())
@@ -111,13 +123,16 @@ def test_malformed_events_go_to_the_dead_letter_with_reasons(pipeline, s3):
                      "exceeds the limit"]:
         assert expected in reasons, expected
     assert all(l["topic"] == pipeline["topic"] and l["partition"] == 0 for l in lines)
-    _, ids = all_rows(s3, pipeline["bucket"])
-    assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(100))
+    assert sorted(ids_of(pipeline)) == sorted(f"order-{i:09d}" for i in range(100))
 
 
 def metric(addr, name):
+    """A metric of a worker; 0 while its endpoint is not up yet."""
     import urllib.request
-    text = urllib.request.urlopen(f"http://{addr}/metrics", timeout=5).read().decode()
+    try:
+        text = urllib.request.urlopen(f"http://{addr}/metrics", timeout=5).read().decode()
+    except OSError:
+        return 0.0
     return next((float(l.split()[1]) for l in text.splitlines() if l.startswith(name + " ")), 0.0)
 
 
@@ -128,7 +143,7 @@ def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates
     topic, group = pipeline["topic"], pipeline["group"]
     create_topic(topic, partitions)
     produce(topic, (event(i) for i in range(count)))
-    # Files close only every 5 s, so a rebalance finds unflushed events in the buffers.
+    # Commits only every 5 s, so a rebalance finds uncommitted events and files.
     args = ["--idle-seconds", "5", "--flush-seconds", "5", "--max-events", "50000"]
     log = pipeline["dir"] / "workers.log"
     ports = set()
@@ -156,7 +171,7 @@ def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates
             raise AssertionError(f"{e}; {state()}") from None
 
     try:
-        wait(lambda: committed_total(topic, group, partitions) > 0, 60, "the first commit")
+        wait(lambda: committed(pipeline) > 0, 60, "the first commit")
         # Each rebalance must find a holding partitions, or it has nothing to revoke.
         wait(lambda: assigned_at_a() > 0, 60, "worker a to be assigned partitions")
         before = revoked_at_a()
@@ -166,40 +181,55 @@ def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates
         before = revoked_at_a()
         assert workers["b"].stop() == 0, state()  # leaves, flushing what it holds: another rebalance
         wait(lambda: revoked_at_a() > before, 60, "worker a to see the rebalance after b left")
-        wait(lambda: committed_total(topic, group, partitions) == count, 300, "every offset committed")
+        wait(lambda: committed(pipeline) == count, 300, "every offset committed")
         # The remaining workers lived through the rebalances.
         assert workers["a"].process.poll() is None and workers["c"].process.poll() is None, state()
     finally:
         codes = {name: w.stop() for name, w in workers.items()}
     assert codes == {"a": 0, "b": 0, "c": 0}, state()
 
-    _, ids = all_rows(s3, pipeline["bucket"])
+    ids = ids_of(pipeline)
     assert len(ids) == count, f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
     assert set(ids) == {f"order-{i:09d}" for i in range(count)}
-    assert "partition revoked; its unflushed events are left to the next owner" in open(log).read()
-    assert not objects(s3, pipeline["bucket"], "_ingest/"), "a flush marker was left behind"
+    assert "partition revoked; its uncommitted events are left to the next owner" in open(log).read()
 
 
-def test_objects_of_a_flush_that_was_never_committed_are_removed_before_the_replay(pipeline, s3):
-    # What a worker killed between writing its objects and committing leaves behind: the
-    # flush marker and an object the replay would not overwrite (another hour's file).
+def test_a_stalled_worker_that_wakes_after_another_committed_its_offsets_adds_nothing(pipeline, s3):
+    """A worker frozen (SIGSTOP) with data files written and not committed; the group moves
+    its partition to a second worker, which commits everything; the first wakes up and
+    tries to commit: the fence refuses its files."""
+    import signal
+    count = 20_000
     create_topic(pipeline["topic"], 1)
-    produce(pipeline["topic"], (event(i) for i in range(1000)))
-    stale = "table/dt=2099-01-01/hr=00/part-00000-00000000000000000000.parquet"
-    s3.put_object(Bucket=pipeline["bucket"], Key=stale, Body=b"stale")
-    marker = f"_ingest/{pipeline['group']}/partition-00000.json"
-    s3.put_object(Bucket=pipeline["bucket"], Key=marker, Body=json.dumps({"start": 0, "end": 499, "keys": [stale]}))
-    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19467", "--idle-seconds", "1")
+    produce(pipeline["topic"], (event(i) for i in range(count)))
+    args = ["--idle-seconds", "600", "--flush-seconds", "600", "--max-events", "2000"]
+    stalled = Worker(pipeline["plan"], pipeline["dir"] / "stalled.log", "127.0.0.1:19467", *args)
+    second = None
     try:
-        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 1) == 1000, 60, "every offset committed")
+        wait_until(lambda: metric("127.0.0.1:19467", "meshplane_ingest_flushes_total") >= 5, 60,
+                   "the first worker to write data files")
+        assert committed(pipeline) == 0
+        stalled.process.send_signal(signal.SIGSTOP)
+        second = Worker(pipeline["plan"], pipeline["dir"] / "second.log", "127.0.0.1:19468",
+                        "--idle-seconds", "1", "--flush-seconds", "2")
+        # The group waits out the frozen member's session (45 s) before reassigning.
+        wait_until(lambda: committed(pipeline) == count, 180, "the second worker to commit every offset")
+        stalled.process.send_signal(signal.SIGCONT)
+        assert stalled.stop() == 0
     finally:
-        assert worker.stop() == 0
-    keys = objects(s3, pipeline["bucket"])
-    assert stale not in keys and marker not in keys
-    _, ids = all_rows(s3, pipeline["bucket"])
-    assert sorted(ids) == [f"order-{i:09d}" for i in range(1000)]
-    log = open(pipeline["dir"] / "worker.log").read()
-    assert "previous flush was not committed; replaying its offsets as the same flush" in log
+        stalled.process.send_signal(signal.SIGCONT)
+        stalled.stop()
+        if second:
+            assert second.stop() == 0
+    ids = ids_of(pipeline)
+    assert len(ids) == count and set(ids) == {f"order-{i:09d}" for i in range(count)}, \
+        f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
+    log = open(pipeline["dir"] / "stalled.log").read()
+    # Refused by the fence (or, when its files end where the table is, found already there),
+    # or dropped when it learnt of the revocation first: never added.
+    assert any(m in log for m in ("another worker committed this partition first",
+                                  "the table already holds these offsets",
+                                  "partition revoked; its uncommitted events are left to the next owner")), log[-3000:]
 
 
 def test_the_stream_output_port_republishes_every_row_masked(pipeline, s3):
@@ -225,8 +255,7 @@ def test_the_stream_output_port_republishes_every_row_masked(pipeline, s3):
     worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19466",
                     "--idle-seconds", "1", "--flush-seconds", "600")
     try:
-        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], partitions) == count + 3, 120,
-                   "every offset committed")
+        wait_until(lambda: committed(pipeline) == count + 3, 120, "every offset committed")
     finally:
         assert worker.stop() == 0
 
@@ -248,8 +277,7 @@ def test_the_stream_output_port_republishes_every_row_masked(pipeline, s3):
     assert sorted(d["order_id"] for d in decoded) == sorted(f"order-{i:09d}" for i in range(count))
     assert all(b"@example.com" not in e and b"Long Street" not in e for e in events)
     assert all(len(d["customer_email"]) == 64 and d["event_time"].endswith("Z") for d in decoded)
-    _, ids = all_rows(s3, pipeline["bucket"])
-    assert len(ids) == count
+    assert len(ids_of(pipeline)) == count
     dead = b"".join(s3.get_object(Bucket=pipeline["bucket"], Key=k)["Body"].read()
                     for k in objects(s3, pipeline["bucket"], "_rejected/"))
     assert dead.count(b"order-id-unique") == 3

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from conftest import REPO, condition, event_reasons, example, kubectl, kubectl_json, require_env, wait_until
-from ingest_support import committed_total, create_topic, event, produce, read_table
+from ingest_support import catalog, committed_total, create_topic, event, produce
 
 PLATFORM_NAMESPACE = "meshplane-system"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -63,13 +63,12 @@ def plan_of(namespace):
     return json.loads(data["plan.json"])
 
 
-def table_ids(s3, bucket):
-    ids, rows = [], []
-    for table in read_table(s3, bucket).values():
-        batch = table.to_pylist()
-        ids += [r["order_id"] for r in batch]
-        rows += batch
-    return ids, rows
+def table_ids(namespace, name="orders"):
+    """The product's rows, read with pyiceberg from the table its status names."""
+    table = kubectl_json("-n", namespace, "get", "dataproduct", name)["status"]["table"]
+    assert table["catalog"] == "meshplane" and table["location"].startswith("s3://"), table
+    rows = catalog().load_table(table["identifier"]).scan().to_arrow().to_pylist()
+    return [r["order_id"] for r in rows], rows
 
 
 def wait_for_committed(topic, group, partitions, total, timeout):
@@ -117,7 +116,7 @@ def test_orders_is_ready_with_a_running_worker_pod_and_events_land_masked(platfo
     produce(topic, [event(i) for i in range(2000)])
     wait_for_committed(topic, plan["source"]["kafka"]["consumerGroup"], 6, 2000, 120)
     bucket = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["endpoints"]["bucket"]
-    ids, rows = table_ids(s3, bucket)
+    ids, rows = table_ids(namespace)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(2000))
     assert all(HEX64.match(r["customer_email"]) and HEX64.match(r["shipping_address"]) for r in rows)
 
@@ -152,7 +151,7 @@ def test_a_changed_plan_rolls_the_workers_and_new_rows_follow_it(platform, names
     produce(topic, [event(i) for i in range(3000, 4000)])
     wait_for_committed(topic, group, 6, 4000, 180)
     bucket = product["status"]["endpoints"]["bucket"]
-    ids, rows = table_ids(s3, bucket)
+    ids, rows = table_ids(namespace)
     assert len(ids) == 4000 and set(ids) == {f"order-{i:09d}" for i in range(4000)}, "lost or duplicated events"
     by_id = {r["order_id"]: r for r in rows}
     # Written before the change: clear; written by the new pod after it rolled: masked.
@@ -179,7 +178,7 @@ def test_worker_pods_force_deleted_mid_stream_lose_and_duplicate_nothing(platfor
     producer.join()
     wait_for_committed(topic, group, 6, total, 600)
     bucket = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["endpoints"]["bucket"]
-    ids, _ = table_ids(s3, bucket)
+    ids, _ = table_ids(namespace)
     assert len(ids) == total, f"{len(ids) - total:+d} rows against {total} events after killing {killed}"
     assert len(set(ids)) == total
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
@@ -261,7 +260,7 @@ def test_a_kubelet_restart_keeps_the_workers_and_the_product_ready(platform, nam
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
     assert worker_pods(namespace)[0]["metadata"]["uid"] == worker, "the worker pod was replaced"
     bucket = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["endpoints"]["bucket"]
-    ids, _ = table_ids(s3, bucket)
+    ids, _ = table_ids(namespace)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(500))
 
 
@@ -292,5 +291,5 @@ def test_a_worker_with_bad_credentials_is_not_ready_and_the_product_says_so(plat
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=150s", timeout=170)
     wait_for_committed(topic, group, 6, 100, 120)
     bucket = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["endpoints"]["bucket"]
-    ids, _ = table_ids(s3, bucket)
+    ids, _ = table_ids(namespace)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(100))

@@ -4,8 +4,8 @@ after the others, because every Kafka client of the suite sees the broker go awa
 import subprocess
 
 from conftest import REPO, wait_until
-from ingest_support import Worker, committed_total, create_topic, event, produce
-from test_ingest import all_rows, pipeline  # noqa: F401 - the fixture is used by name
+from ingest_support import Worker, create_topic, event, produce
+from test_ingest import committed, ids_of, pipeline  # noqa: F401 - the fixture is used by name
 
 
 def stack(script):
@@ -18,15 +18,15 @@ def test_a_kafka_broker_restart_loses_and_duplicates_nothing(pipeline, s3):
                     "--idle-seconds", "1", "--flush-seconds", "2")
     try:
         produce(pipeline["topic"], (event(i) for i in range(0, 20000)))
-        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 2) == 20000, 60, "first batch")
+        wait_until(lambda: committed(pipeline) == 20000, 60, "first batch")
         # The broker goes away (SIGTERM, as a rolling restart does) and comes back.
         stack("source e2e/stack/lib.sh && stop kafka")
         assert worker.process.poll() is None, "the worker exited while Kafka was down"
         stack("bash e2e/stack/up.sh")
         produce(pipeline["topic"], (event(i) for i in range(20000, 40000)))
-        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 2) == 40000, 180,
+        wait_until(lambda: committed(pipeline) == 40000, 180,
                    "the worker to resume after the restart")
     finally:
         assert worker.stop() == 0
-    _, ids = all_rows(s3, pipeline["bucket"])
+    ids = ids_of(pipeline)
     assert len(ids) == 40000 and set(ids) == {f"order-{i:09d}" for i in range(40000)}

@@ -6,8 +6,8 @@ import signal
 import time
 
 from conftest import wait_until
-from ingest_support import Worker, committed_total, create_topic, event, produce
-from test_ingest import all_rows, pipeline  # noqa: F401 - the fixture is used by name
+from ingest_support import Worker, create_topic, event, produce
+from test_ingest import committed, ids_of, pipeline  # noqa: F401 - the fixture is used by name
 
 
 def test_an_s3_outage_of_sixty_seconds_loses_nothing(pipeline, s3):
@@ -16,18 +16,18 @@ def test_an_s3_outage_of_sixty_seconds_loses_nothing(pipeline, s3):
     worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19466", "--idle-seconds", "1")
     try:
         produce(pipeline["topic"], (event(i) for i in range(0, 20000)))
-        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 2) == 20000, 60, "first batch")
+        wait_until(lambda: committed(pipeline) == 20000, 60, "first batch")
         os.kill(weed, signal.SIGSTOP)  # the S3 server stops answering (fault injection)
         try:
             produce(pipeline["topic"], (event(i) for i in range(20000, 40000)))
             time.sleep(60)
-            assert committed_total(pipeline["topic"], pipeline["group"], 2) == 20000, "committed without S3"
+            assert committed(pipeline) == 20000, "committed without S3"
         finally:
             os.kill(weed, signal.SIGCONT)
-        wait_until(lambda: committed_total(pipeline["topic"], pipeline["group"], 2) == 40000, 120, "lag to recover")
+        wait_until(lambda: committed(pipeline) == 40000, 120, "lag to recover")
     finally:
         assert worker.stop() == 0
-    _, ids = all_rows(s3, pipeline["bucket"])
+    ids = ids_of(pipeline)
     assert sorted(ids) == [f"order-{i:09d}" for i in range(40000)]
 
     # After the freeze SeaweedFS answers some writes with InternalError until its volume

@@ -115,6 +115,17 @@ fn respond(
                     ),
                 };
             }
+            if endpoint == Endpoint::ValidateProduct {
+                let breaking = old_spec(request)
+                    .map(|old| breaking_schema_changes(&old.schema, &product.spec.schema))
+                    .unwrap_or_default();
+                if !breaking.is_empty() {
+                    return response.deny(format!(
+                        "DataProduct {name} changes its table's schema in a way the table cannot follow without rewriting data:\n{}\nAdd new nullable fields instead, or publish a new product.",
+                        breaking.iter().map(|b| format!("  - {b}")).collect::<Vec<_>>().join("\n")
+                    ));
+                }
+            }
             let decision = engine.evaluate(&product);
             match endpoint {
                 // Warnings come from the validating webhook only, so kubectl prints each once.
@@ -125,6 +136,63 @@ fn respond(
             }
         }
     }
+}
+
+fn old_spec(request: &AdmissionRequest<DynamicObject>) -> Option<meshplane_api::DataProductSpec> {
+    let old = request.old_object.as_ref()?;
+    if request.operation != Operation::Update {
+        return None;
+    }
+    serde_json::from_value(old.data.get("spec")?.clone()).ok()
+}
+
+/// How a field is stored in the table: its type, or text when masked.
+fn stored_type(field: &meshplane_api::Field) -> String {
+    let masked = field
+        .masking
+        .is_some_and(|m| m != meshplane_api::MaskingStrategy::None)
+        || field.is_pii();
+    if masked {
+        "string (masked)".into()
+    } else {
+        serde_json::to_value(field.field_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// Changes of a product's schema that its Iceberg table cannot take without rewriting
+/// data: a field removed, or stored as another type. Adding nullable fields is fine.
+pub fn breaking_schema_changes(
+    old: &meshplane_api::Schema,
+    new: &meshplane_api::Schema,
+) -> Vec<String> {
+    let mut changes = Vec::new();
+    for (i, before) in old.fields.iter().enumerate() {
+        match new.fields.iter().find(|f| f.name == before.name) {
+            None => changes.push(format!(
+                "spec.schema.fields[{i}] ({}): removing a field is not supported; the table keeps its column",
+                before.name
+            )),
+            Some(after) if stored_type(after) != stored_type(before) => changes.push(format!(
+                "spec.schema.fields ({}): its table column is {}; the change makes it {} (retyping a column is not supported)",
+                before.name,
+                stored_type(before),
+                stored_type(after)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (i, after) in new.fields.iter().enumerate() {
+        if !after.nullable && !old.fields.iter().any(|f| f.name == after.name) {
+            changes.push(format!(
+                "spec.schema.fields[{i}] ({}): a field added to an existing table must be nullable (rows already there have no value)",
+                after.name
+            ));
+        }
+    }
+    changes
 }
 
 fn spec_unchanged(request: &AdmissionRequest<DynamicObject>, product: &DataProduct) -> bool {

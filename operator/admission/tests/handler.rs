@@ -334,3 +334,28 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn an_update_that_removes_or_retypes_a_field_is_denied_naming_each_field() {
+    let response = answer(VALIDATE_PRODUCTS_PATH, "update-breaking-schema.json").await;
+    assert_eq!(response["allowed"], false);
+    let message = response["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("(currency): removing a field is not supported"),
+        "{message}"
+    );
+    assert!(
+        message.contains("(order_total): its table column is double; the change makes it string"),
+        "{message}"
+    );
+    assert!(
+        message.contains("(coupon): a field added to an existing table must be nullable"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_update_that_adds_a_nullable_field_is_allowed() {
+    let response = answer(VALIDATE_PRODUCTS_PATH, "update-additive-schema.json").await;
+    assert_eq!(response["allowed"], true, "{response}");
+}

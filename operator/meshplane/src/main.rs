@@ -6,6 +6,7 @@ mod catalog_cli;
 mod controller;
 mod ingest;
 mod plan;
+mod table;
 mod webhook;
 
 use clap::{Parser, Subcommand};
@@ -37,8 +38,10 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Reconcile DataProducts into buckets, workloads, access and monitoring.
     Controller(controller::ControllerArgs),
-    /// Stream a product's source topic into its masked, partitioned Parquet table in S3.
+    /// Stream a product's source topic into its masked, partitioned Iceberg table.
     Ingest(ingest::IngestArgs),
+    /// Create or evolve the Iceberg table of an ingestion plan (as the controller does).
+    Table(table::TableArgs),
     /// Serve the admission webhooks (HTTPS) that enforce governance in the API server.
     Webhook(webhook::WebhookArgs),
     /// Ask the catalog: search products, show one, export its contract.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Webhook(args) => webhook::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Ingest(args) => ingest::run(args),
+        Command::Table(args) => table::run(args),
         Command::Catalog(args) => catalog_cli::run_catalog(args),
         Command::Impact(args) => catalog_cli::run_impact(args),
     }

@@ -23,14 +23,25 @@ pub fn identifier(name: &str) -> String {
         .collect()
 }
 
+/// The table's name in its domain's namespace: the product's name, prefixed with its
+/// Kubernetes namespace when that is not named after the domain (product names are unique
+/// per Kubernetes namespace, not per domain).
+pub fn table_name(domain: &str, namespace: &str, product_name: &str) -> String {
+    if identifier(namespace) == identifier(domain) {
+        identifier(product_name)
+    } else {
+        identifier(&format!("{namespace}_{product_name}"))
+    }
+}
+
 /// The table of product `namespace/name` in `domain`.
 pub fn table_plan(
     domain: &str,
-    product_key: &str,
-    product_name: &str,
+    (namespace, product_name): (&str, &str),
     bucket: &BucketSpec,
     fields: &[PlannedField],
 ) -> IcebergTablePlan {
+    let product_key = &format!("{namespace}/{product_name}");
     let mut properties = BTreeMap::from([
         ("format-version".to_string(), "2".to_string()),
         ("write.format.default".to_string(), "parquet".to_string()),
@@ -51,7 +62,7 @@ pub fn table_plan(
             "write.metadata.previous-versions-max".to_string(),
             "100".to_string(),
         ),
-        (OWNER_PROPERTY.to_string(), product_key.to_string()),
+        (OWNER_PROPERTY.to_string(), product_key.clone()),
     ]);
     // Pseudonyms must not sit in manifests as min/max bounds.
     for field in fields.iter().filter(|f| f.pii) {
@@ -62,7 +73,7 @@ pub fn table_plan(
     }
     IcebergTablePlan {
         namespace: identifier(domain),
-        name: identifier(product_name),
+        name: table_name(domain, namespace, product_name),
         location: format!("s3://{}/{}", bucket.name, bucket.table_prefix),
         properties,
     }
@@ -76,5 +87,11 @@ mod tests {
     fn identifiers_are_plain_lower_case() {
         assert_eq!(identifier("Orders-EU"), "orders_eu");
         assert_eq!(identifier("a.b c"), "a_b_c");
+    }
+
+    #[test]
+    fn tables_of_a_domain_named_namespace_keep_the_product_name() {
+        assert_eq!(table_name("customers", "customers", "customer-profile"), "customer_profile");
+        assert_eq!(table_name("sales", "orders", "orders"), "orders_orders");
     }
 }

@@ -130,7 +130,7 @@ pub fn ingest_plan(
             },
         })
         .collect::<Vec<_>>();
-    let iceberg = crate::iceberg::table_plan(&spec.domain, &key, name, bucket, &fields);
+    let iceberg = crate::iceberg::table_plan(&spec.domain, (namespace, name), bucket, &fields);
     let partitioning = table.and_then(|t| t.partitioning.as_ref());
     Ok(IngestPlan {
         product: key,

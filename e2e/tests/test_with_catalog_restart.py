@@ -1,0 +1,39 @@
+"""`meshplane ingest` through restarts of the Iceberg catalog's database (PostgreSQL)
+while the worker commits every second: a commit either happened or is retried, never
+twice. Kept in a module of its own, after the others, because every catalog client of the
+suite sees the database go away."""
+import subprocess
+import time
+
+from conftest import REPO, wait_until
+from ingest_support import Worker, create_topic, event, produce
+from test_ingest import committed, ids_of, pipeline  # noqa: F401 - the fixture is used by name
+
+
+def stack(script):
+    subprocess.run(["bash", "-c", script], cwd=REPO, check=True, capture_output=True, timeout=180)
+
+
+def test_catalog_database_restarts_mid_commit_lose_and_duplicate_nothing(pipeline, s3):
+    count = 300_000
+    create_topic(pipeline["topic"], 3)
+    produce(pipeline["topic"], (event(i) for i in range(count)))
+    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19469",
+                    "--idle-seconds", "1", "--flush-seconds", "1", "--max-events", "5000")
+    try:
+        for restart in range(3):
+            wait_until(lambda: committed(pipeline) > restart * count // 5, 120, f"commits before restart {restart}")
+            # Immediate shutdown: open connections and any commit in flight are cut.
+            stack("source e2e/stack/lib.sh && pg=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1) && "
+                  "runuser -u postgres -- $pg/pg_ctl -D .stack/postgres/data -m immediate stop")
+            time.sleep(3)  # down for a while (fault injection); the worker keeps retrying
+            assert worker.process.poll() is None, "the worker exited while the catalog was down"
+            stack("bash e2e/stack/postgres.sh")
+        wait_until(lambda: committed(pipeline) == count, 300, "every offset committed after the restarts")
+    finally:
+        assert worker.stop() == 0
+    ids = ids_of(pipeline)
+    assert len(ids) == count and set(ids) == {f"order-{i:09d}" for i in range(count)}, \
+        f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
+    log = open(pipeline["dir"] / "worker.log").read()
+    assert "Iceberg catalog request failed; retrying" in log
