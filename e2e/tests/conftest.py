@@ -151,3 +151,15 @@ def s3():
 @pytest.fixture(scope="session")
 def kafka_bootstrap():
     return require_env("MESHPLANE_KAFKA_BOOTSTRAP")
+
+
+@pytest.fixture(scope="session")
+def trino():
+    """The stack's Trino (started on first use: e2e/stack/trino.sh), reading the same
+    Iceberg catalog and S3 as the platform."""
+    subprocess.run(["bash", f"{REPO}/e2e/stack/trino.sh"], check=True, timeout=900)
+    env_file = os.path.join(os.environ.get("MESHPLANE_STACK_DIR", f"{REPO}/.stack"), "env")
+    for line in open(env_file):
+        if line.startswith("export MESHPLANE_TRINO_URL="):
+            os.environ["MESHPLANE_TRINO_URL"] = line.split("=", 1)[1].strip()
+    return require_env("MESHPLANE_TRINO_URL")

@@ -76,8 +76,12 @@ def duckdb_count(plan):
     table = load_table(plan)
     endpoint = require_env("MESHPLANE_S3_ENDPOINT").split("://", 1)[1]
     con = duckdb.connect()
+    import glob
+    import importlib.util
     for extension in ("httpfs", "avro", "iceberg"):
-        con.load_extension(extension)
+        # The extension wheels (DuckDB cannot download extensions here).
+        where = importlib.util.find_spec(f"duckdb_extension_{extension}").submodule_search_locations[0]
+        con.load_extension(glob.glob(f"{where}/extensions/*/{extension}.duckdb_extension")[0])
     con.execute(f"""CREATE SECRET s3 (TYPE s3, KEY_ID '{require_env("AWS_ACCESS_KEY_ID")}',
         SECRET '{require_env("AWS_SECRET_ACCESS_KEY")}', REGION 'us-east-1', ENDPOINT '{endpoint}',
         URL_STYLE 'path', USE_SSL false)""")

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import free_port, wait_until
 from ingest_support import (Worker, create_topic, data_files, duckdb_count, ensure_table, event, load_table,
-                            objects, orders_plan, produce, random_pause, scan, table_committed_total)
+                            objects, orders_plan, produce, random_pause, scan, table_committed_total, trino_query)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(__import__("ingest_support").RELEASE_BIN),
                                 reason="needs target/release/meshplane (make e2e builds it)")
@@ -39,7 +39,18 @@ def ids_of(pipeline):
     return scan(json.loads(pipeline["plan"].read_text())).column("order_id").to_pylist()
 
 
-def test_a_million_events_land_exactly_once_through_ten_sigkills(pipeline, s3):
+def every_id_once(pipeline, count):
+    """pyiceberg, Trino and DuckDB each find orders 0..count-1 in the table, each once."""
+    plan = json.loads(pipeline["plan"].read_text())
+    ids = ids_of(pipeline)
+    assert len(ids) == count and set(ids) == {f"order-{i:09d}" for i in range(count)}, \
+        f"pyiceberg: {len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
+    name = f"meshplane.{plan['iceberg']['namespace']}.{plan['iceberg']['name']}"
+    assert trino_query(f"SELECT count(*), count(DISTINCT order_id) FROM {name}") == [[count, count]], "Trino"
+    assert duckdb_count(plan) == (count, count), "DuckDB"
+
+
+def test_a_million_events_land_exactly_once_through_ten_sigkills(pipeline, s3, trino):
     count, partitions = 1_000_000, 4
     create_topic(pipeline["topic"], partitions)
     produce(pipeline["topic"], (event(i) for i in range(count)))
@@ -59,11 +70,8 @@ def test_a_million_events_land_exactly_once_through_ten_sigkills(pipeline, s3):
         assert worker.stop() == 0
 
     plan = pipeline["spec"]
-    rows = scan(plan, ("order_id", "customer_email", "shipping_address"))
-    ids = rows.column("order_id").to_pylist()
-    assert len(ids) == count, f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
-    assert set(ids) == {f"order-{i:09d}" for i in range(count)}
-    assert duckdb_count(plan) == (count, count), "DuckDB reads the same table"
+    every_id_once(pipeline, count)
+    rows = scan(plan, ("customer_email", "shipping_address"))
 
     # The declared schema with stable field ids; masked fields are text; hourly partitions.
     table = load_table(plan)
@@ -136,7 +144,7 @@ def metric(addr, name):
     return next((float(l.split()[1]) for l in text.splitlines() if l.startswith(name + " ")), 0.0)
 
 
-def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates(pipeline, s3):
+def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates(pipeline, s3, trino):
     """Several replicas of one product: a worker joins and another leaves while they
     consume; each rebalance revokes partitions whose events are still buffered."""
     count, partitions = 1_000_000, 4
@@ -188,13 +196,11 @@ def test_workers_sharing_a_group_rebalance_mid_stream_without_loss_or_duplicates
         codes = {name: w.stop() for name, w in workers.items()}
     assert codes == {"a": 0, "b": 0, "c": 0}, state()
 
-    ids = ids_of(pipeline)
-    assert len(ids) == count, f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
-    assert set(ids) == {f"order-{i:09d}" for i in range(count)}
+    every_id_once(pipeline, count)
     assert "partition revoked; its uncommitted events are left to the next owner" in open(log).read()
 
 
-def test_a_stalled_worker_that_wakes_after_another_committed_its_offsets_adds_nothing(pipeline, s3):
+def test_a_stalled_worker_that_wakes_after_another_committed_its_offsets_adds_nothing(pipeline, s3, trino):
     """A worker frozen (SIGSTOP) with data files written and not committed; the group moves
     its partition to a second worker, which commits everything; the first wakes up and
     tries to commit: the fence refuses its files."""
@@ -221,9 +227,7 @@ def test_a_stalled_worker_that_wakes_after_another_committed_its_offsets_adds_no
         stalled.stop()
         if second:
             assert second.stop() == 0
-    ids = ids_of(pipeline)
-    assert len(ids) == count and set(ids) == {f"order-{i:09d}" for i in range(count)}, \
-        f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
+    every_id_once(pipeline, count)
     log = open(pipeline["dir"] / "stalled.log").read()
     # Refused by the fence (or, when its files end where the table is, found already there),
     # or dropped when it learnt of the revocation first: never added.

@@ -7,14 +7,14 @@ import time
 
 from conftest import REPO, wait_until
 from ingest_support import Worker, create_topic, event, produce
-from test_ingest import committed, ids_of, pipeline  # noqa: F401 - the fixture is used by name
+from test_ingest import committed, every_id_once, pipeline  # noqa: F401 - the fixture is used by name
 
 
 def stack(script):
     subprocess.run(["bash", "-c", script], cwd=REPO, check=True, capture_output=True, timeout=180)
 
 
-def test_catalog_database_restarts_mid_commit_lose_and_duplicate_nothing(pipeline, s3):
+def test_catalog_database_restarts_mid_commit_lose_and_duplicate_nothing(pipeline, s3, trino):
     count = 300_000
     create_topic(pipeline["topic"], 3)
     produce(pipeline["topic"], (event(i) for i in range(count)))
@@ -32,8 +32,6 @@ def test_catalog_database_restarts_mid_commit_lose_and_duplicate_nothing(pipelin
         wait_until(lambda: committed(pipeline) == count, 300, "every offset committed after the restarts")
     finally:
         assert worker.stop() == 0
-    ids = ids_of(pipeline)
-    assert len(ids) == count and set(ids) == {f"order-{i:09d}" for i in range(count)}, \
-        f"{len(ids) - len(set(ids))} duplicates, {count - len(set(ids))} missing"
+    every_id_once(pipeline, count)
     log = open(pipeline["dir"] / "worker.log").read()
     assert "Iceberg catalog request failed; retrying" in log

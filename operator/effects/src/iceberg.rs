@@ -34,8 +34,8 @@ pub enum TableCatalogError {
     Connect {
         /// Catalog URI without credentials.
         uri: String,
-        /// Cause.
-        source: IcebergError,
+        /// Cause (boxed: Iceberg's errors are large).
+        source: Box<IcebergError>,
     },
     /// The catalog settings are incomplete or contradictory.
     #[error("invalid Iceberg catalog settings: {0}")]
@@ -45,8 +45,8 @@ pub enum TableCatalogError {
     Namespace {
         /// Namespace.
         namespace: String,
-        /// Cause.
-        source: IcebergError,
+        /// Cause (boxed: Iceberg's errors are large).
+        source: Box<IcebergError>,
     },
     /// Creating, loading or evolving the table failed.
     #[error("Iceberg table {table}: cannot {action}: {source}")]
@@ -55,8 +55,8 @@ pub enum TableCatalogError {
         table: String,
         /// What was attempted.
         action: &'static str,
-        /// Cause.
-        source: IcebergError,
+        /// Cause (boxed: Iceberg's errors are large).
+        source: Box<IcebergError>,
     },
     /// The table belongs to another product.
     #[error("Iceberg table {table} belongs to product {owner}, not {product}")]
@@ -83,8 +83,8 @@ pub enum TableCatalogError {
     Commit {
         /// `namespace.name`.
         table: String,
-        /// Cause.
-        source: IcebergError,
+        /// Cause (boxed: Iceberg's errors are large).
+        source: Box<IcebergError>,
     },
 }
 
@@ -175,7 +175,7 @@ fn redact(uri: &str) -> String {
 pub async fn connect(settings: &CatalogSettings) -> Result<Arc<dyn Catalog>, TableCatalogError> {
     let connect = |source| TableCatalogError::Connect {
         uri: settings.redacted_uri(),
-        source,
+        source: Box::new(source),
     };
     let factory = Arc::new(OpenDalStorageFactory::S3 {
         customized_credential_load: None,
@@ -338,7 +338,7 @@ pub async fn ensure_table(
         move |source| TableCatalogError::Table {
             table: name,
             action,
-            source,
+            source: Box::new(source),
         }
     };
     let namespace = NamespaceIdent::new(plan.namespace.clone());
@@ -347,7 +347,7 @@ pub async fn ensure_table(
         .await
         .map_err(|source| TableCatalogError::Namespace {
             namespace: plan.namespace.clone(),
-            source,
+            source: Box::new(source),
         })?;
     if !exists {
         match catalog.create_namespace(&namespace, HashMap::new()).await {
@@ -357,7 +357,7 @@ pub async fn ensure_table(
             Err(source) => {
                 return Err(TableCatalogError::Namespace {
                     namespace: plan.namespace.clone(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         }
@@ -481,7 +481,7 @@ pub async fn load(
         .map_err(|source| TableCatalogError::Table {
             table: display(plan),
             action: "load",
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -645,7 +645,7 @@ pub async fn append(
     let name = table.identifier().to_string();
     let commit_error = |source| TableCatalogError::Commit {
         table: name.clone(),
-        source,
+        source: Box::new(source),
     };
     let summary: BTreeMap<String, i64> = append
         .offsets

@@ -533,7 +533,7 @@ mod tests {
             seed ^= seed << 17;
             seed % n
         };
-        let mut workers = vec![Worker::assign(&table, 0), Worker::assign(&table, 0)];
+        let mut workers = [Worker::assign(&table, 0), Worker::assign(&table, 0)];
         for _ in 0..2_000 {
             let i = rand(2) as usize;
             match rand(10) {

@@ -37,7 +37,7 @@ enum Command {
     /// Exit status: 0 every product admitted, 1 any product rejected, 2 bad input.
     Plan(plan::PlanArgs),
     /// Reconcile DataProducts into buckets, workloads, access and monitoring.
-    Controller(controller::ControllerArgs),
+    Controller(Box<controller::ControllerArgs>),
     /// Stream a product's source topic into its masked, partitioned Iceberg table.
     Ingest(ingest::IngestArgs),
     /// Create or evolve the Iceberg table of an ingestion plan (as the controller does).
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
         }
         Command::Plan(args) => plan::run(&args),
         Command::Webhook(args) => webhook::run(args),
-        Command::Controller(args) => controller::run(args),
+        Command::Controller(args) => controller::run(*args),
         Command::Ingest(args) => ingest::run(args),
         Command::Table(args) => table::run(args),
         Command::Catalog(args) => catalog_cli::run_catalog(args),

@@ -91,7 +91,10 @@ mod tests {
 
     #[test]
     fn tables_of_a_domain_named_namespace_keep_the_product_name() {
-        assert_eq!(table_name("customers", "customers", "customer-profile"), "customer_profile");
+        assert_eq!(
+            table_name("customers", "customers", "customer-profile"),
+            "customer_profile"
+        );
         assert_eq!(table_name("sales", "orders", "orders"), "orders_orders");
     }
 }
