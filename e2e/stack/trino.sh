@@ -76,7 +76,7 @@ discovery.uri=http://127.0.0.1:$TRINO_PORT
 PROPS
   printf 'io.trino=INFO\n' > "$dir/etc/log.properties"
   # The catalog every engine shares: named `meshplane` in the catalog tables, as up.sh's
-  # MESHPLANE_CATALOG_NAME; tables without a location go under MESHPLANE_CATALOG_WAREHOUSE.
+  # MESHPLANE_ICEBERG_NAME; tables without a location go under MESHPLANE_ICEBERG_WAREHOUSE.
   cat > "$dir/etc/catalog/meshplane.properties" <<PROPS
 connector.name=iceberg
 iceberg.catalog.type=jdbc

@@ -180,9 +180,9 @@ export MESHPLANE_S3_ENDPOINT=http://$NODE_IP:$S3_PORT
 export MESHPLANE_KAFKA_LOOPBACK=127.0.0.1:$KAFKA_PORT
 # The Iceberg catalog: the SQL catalog tables in PostgreSQL's database \`iceberg\`, named
 # \`meshplane\` as every engine (Trino, pyiceberg, Spark) must name it too.
-export MESHPLANE_CATALOG_URI=postgresql://meshplane:meshplane@$NODE_IP:$POSTGRES_PORT/iceberg
-export MESHPLANE_CATALOG_NAME=meshplane
-export MESHPLANE_CATALOG_WAREHOUSE=s3://meshplane-warehouse
+export MESHPLANE_ICEBERG_URI=postgresql://meshplane:meshplane@$NODE_IP:$POSTGRES_PORT/iceberg
+export MESHPLANE_ICEBERG_NAME=meshplane
+export MESHPLANE_ICEBERG_WAREHOUSE=s3://meshplane-warehouse
 export MESHPLANE_NODE_IP=$NODE_IP
 export MESHPLANE_NODE_NAME=$NODE_NAME
 # The platform's image as \`make image\` imports it; workers of a controller run on the

@@ -39,8 +39,8 @@ def catalog():
     """The stack's Iceberg catalog, as a pyiceberg SqlCatalog (the same tables Trino and
     Spark would use)."""
     from pyiceberg.catalog.sql import SqlCatalog
-    uri = require_env("MESHPLANE_CATALOG_URI").replace("postgresql://", "postgresql+psycopg2://", 1)
-    return SqlCatalog(os.environ.get("MESHPLANE_CATALOG_NAME", "meshplane"), **{
+    uri = require_env("MESHPLANE_ICEBERG_URI").replace("postgresql://", "postgresql+psycopg2://", 1)
+    return SqlCatalog(os.environ.get("MESHPLANE_ICEBERG_NAME", "meshplane"), **{
         "uri": uri, "s3.endpoint": require_env("MESHPLANE_S3_ENDPOINT"),
         "s3.access-key-id": require_env("AWS_ACCESS_KEY_ID"), "s3.secret-access-key": require_env("AWS_SECRET_ACCESS_KEY"),
         "s3.region": "us-east-1", "s3.force-virtual-addressing": "false"})
@@ -48,6 +48,17 @@ def catalog():
 
 def load_table(plan):
     return catalog().load_table(f"{plan['iceberg']['namespace']}.{plan['iceberg']['name']}")
+
+
+def metadata_location(plan):
+    """The table's current metadata file, straight from the catalog's database (no S3)."""
+    import psycopg2
+    with psycopg2.connect(require_env("MESHPLANE_ICEBERG_URI")) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT metadata_location FROM iceberg_tables WHERE catalog_name = %s AND table_namespace = %s"
+                       " AND table_name = %s", (os.environ.get("MESHPLANE_ICEBERG_NAME", "meshplane"),
+                                                plan["iceberg"]["namespace"], plan["iceberg"]["name"]))
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def table_next_offsets(plan):

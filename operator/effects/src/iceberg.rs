@@ -523,6 +523,8 @@ pub enum AppendOutcome {
     Committed {
         /// Snapshot id.
         snapshot_id: Option<i64>,
+        /// The table's new metadata file.
+        metadata_location: Option<String>,
     },
     /// The table's offsets are no longer what the commit expected (fenced, or an earlier
     /// attempt went through): re-read them and decide again.
@@ -679,6 +681,7 @@ pub async fn append(
     match tx.commit(&fenced).await {
         Ok(table) => Ok(AppendOutcome::Committed {
             snapshot_id: table.metadata().current_snapshot_id(),
+            metadata_location: table.metadata_location().map(str::to_string),
         }),
         Err(e) => match fenced
             .found

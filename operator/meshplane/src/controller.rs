@@ -102,7 +102,7 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: std::net::SocketAddr,
     #[command(flatten)]
-    tables: crate::catalog_args::CatalogArgs,
+    tables: crate::iceberg_args::IcebergArgs,
     /// Address of the catalog's web UI and JSON API (served by every replica).
     #[arg(long, default_value = "0.0.0.0:8090")]
     catalog_addr: std::net::SocketAddr,
@@ -156,7 +156,7 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         let settings = args.tables.settings(s3_settings.clone(), None, None)?;
         Some(connect_tables(&settings).await)
     } else {
-        tracing::warn!("no Iceberg catalog configured (--catalog-uri): products get no table");
+        tracing::warn!("no Iceberg catalog configured (--iceberg-uri): products get no table");
         None
     };
     let pair = |id: &str, secret: &str| match (std::env::var(id), std::env::var(secret)) {

@@ -40,7 +40,7 @@ pub struct IngestArgs {
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     s3_region: String,
     #[command(flatten)]
-    catalog: crate::catalog_args::CatalogArgs,
+    catalog: crate::iceberg_args::IcebergArgs,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "MESHPLANE_METRICS_ADDR", default_value = "0.0.0.0:9464")]
     metrics_addr: std::net::SocketAddr,
@@ -132,7 +132,12 @@ async fn report_freshness(product: String, metrics: Arc<Metrics>, every: Duratio
         let Ok(time) = jiff::Timestamp::from_second(newest) else {
             continue;
         };
-        match report_last_event_time(&client, &product, &time.to_string()).await {
+        let snapshot = metrics
+            .last_snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match report_last_event_time(&client, &product, &time.to_string(), snapshot.as_ref()).await {
             Ok(()) => reported = newest,
             Err(e) => tracing::warn!(error = %e, "reporting freshness failed; retrying"),
         }

@@ -1,7 +1,7 @@
 //! `meshplane`: one binary, one image, with a subcommand per process.
 #![forbid(unsafe_code)]
 
-mod catalog_args;
+mod iceberg_args;
 mod catalog_cli;
 mod controller;
 mod ingest;

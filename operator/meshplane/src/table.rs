@@ -17,7 +17,7 @@ pub struct TableArgs {
     #[arg(long)]
     plan: PathBuf,
     #[command(flatten)]
-    catalog: crate::catalog_args::CatalogArgs,
+    catalog: crate::iceberg_args::IcebergArgs,
     /// S3 endpoint of the table's files; empty for AWS.
     #[arg(long, env = "MESHPLANE_S3_ENDPOINT", default_value = "")]
     s3_endpoint: String,

@@ -5,6 +5,9 @@ use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Regist
 /// Counters, gauges and histograms of one worker.
 pub struct Metrics {
     registry: Registry,
+    /// The table's snapshot after this worker's last commit (reported into the product's
+    /// status with the freshness).
+    pub last_snapshot: std::sync::Mutex<Option<meshplane_effects::product_status::CommittedSnapshot>>,
     /// Events consumed.
     pub events_in: IntCounter,
     /// Rows written to the table.
@@ -73,6 +76,7 @@ impl Default for Metrics {
             0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 6.0, 7.0, 8.0, 10.0, 30.0, 60.0, 300.0,
         ];
         Metrics {
+            last_snapshot: std::sync::Mutex::new(None),
             events_in: counter("meshplane_ingest_events_in_total", "Events consumed from the source topic."),
             rows_written: counter("meshplane_ingest_rows_written_total", "Rows written to the table."),
             events_rejected: counter("meshplane_ingest_events_rejected_total", "Events written to the dead letter."),

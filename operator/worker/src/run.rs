@@ -510,8 +510,24 @@ impl Worker {
                 .map(|(p, (_, next))| (*p, *next))
                 .collect();
             match tables::append(&*self.catalog, &table, append).await {
-                Ok(AppendOutcome::Committed { snapshot_id }) => {
+                Ok(AppendOutcome::Committed {
+                    snapshot_id,
+                    metadata_location,
+                }) => {
                     backoff.succeeded(&self.ready);
+                    if let (Some(snapshot_id), Some(metadata_location)) =
+                        (snapshot_id, metadata_location)
+                    {
+                        *self
+                            .metrics
+                            .last_snapshot
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) =
+                            Some(meshplane_effects::product_status::CommittedSnapshot {
+                                snapshot_id,
+                                metadata_location,
+                            });
+                    }
                     self.committed(&committed, snapshot_id);
                     break;
                 }

@@ -1,4 +1,5 @@
-//! How the worker and the controller reach the Iceberg catalog (flags or environment).
+//! How the worker, the controller and `meshplane table` reach the Iceberg catalog of the
+//! products' tables (flags or environment; not the product catalog of `--catalog-addr`).
 
 use clap::{Args, ValueEnum};
 use meshplane_effects::iceberg::{CatalogKind, CatalogSettings};
@@ -15,53 +16,53 @@ pub enum CatalogType {
 
 /// Arguments naming the Iceberg catalog.
 #[derive(Args, Debug, Clone)]
-pub struct CatalogArgs {
+pub struct IcebergArgs {
     /// Kind of Iceberg catalog.
     #[arg(
-        long = "catalog-type",
-        env = "MESHPLANE_CATALOG_TYPE",
+        long = "iceberg-type",
+        env = "MESHPLANE_ICEBERG_TYPE",
         value_enum,
         default_value = "sql"
     )]
     kind: CatalogType,
     /// Catalog URI: `postgresql://user:password@host:5432/db` (sql) or the REST URL.
     #[arg(
-        long = "catalog-uri",
-        env = "MESHPLANE_CATALOG_URI",
+        long = "iceberg-uri",
+        env = "MESHPLANE_ICEBERG_URI",
         hide_env_values = true
     )]
     uri: Option<String>,
     /// Catalog name engines use for it (the SQL catalog's `catalog_name`).
     #[arg(
-        long = "catalog-name",
-        env = "MESHPLANE_CATALOG_NAME",
+        long = "iceberg-name",
+        env = "MESHPLANE_ICEBERG_NAME",
         default_value = "meshplane"
     )]
     name: String,
     /// Warehouse: a root location (sql) or the REST catalog's warehouse.
     #[arg(
-        long = "catalog-warehouse",
-        env = "MESHPLANE_CATALOG_WAREHOUSE",
+        long = "iceberg-warehouse",
+        env = "MESHPLANE_ICEBERG_WAREHOUSE",
         default_value = "s3://meshplane-warehouse"
     )]
     warehouse: String,
     /// REST: OAuth2 client credential `id:secret`.
     #[arg(
-        long = "catalog-credential",
-        env = "MESHPLANE_CATALOG_CREDENTIAL",
+        long = "iceberg-credential",
+        env = "MESHPLANE_ICEBERG_CREDENTIAL",
         hide_env_values = true
     )]
     credential: Option<String>,
     /// REST: bearer token.
     #[arg(
-        long = "catalog-token",
-        env = "MESHPLANE_CATALOG_TOKEN",
+        long = "iceberg-token",
+        env = "MESHPLANE_ICEBERG_TOKEN",
         hide_env_values = true
     )]
     token: Option<String>,
 }
 
-impl CatalogArgs {
+impl IcebergArgs {
     /// The URI, if set.
     pub fn uri(&self) -> Option<String> {
         self.uri.clone().filter(|u| !u.is_empty())
@@ -98,7 +99,7 @@ impl CatalogArgs {
         kms_key_id: Option<String>,
     ) -> anyhow::Result<CatalogSettings> {
         let uri = self.uri.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
-            anyhow::anyhow!("no Iceberg catalog: set --catalog-uri or MESHPLANE_CATALOG_URI")
+            anyhow::anyhow!("no Iceberg catalog: set --iceberg-uri or MESHPLANE_ICEBERG_URI")
         })?;
         Ok(CatalogSettings {
             kind: match self.kind {
