@@ -55,7 +55,7 @@ bench-controller: stack-up ## Apply-to-Ready (worker pod available) p50/p99 for 
 	@bash e2e/bench/controller.sh
 
 .PHONY: bench-ingest
-bench-ingest: stack-up ## Ingestion events/s per core and event-to-object latency (real Kafka and S3)
+bench-ingest: stack-up ## Ingestion events/s per core and event-to-commit latency (real Kafka, S3, Iceberg catalog)
 	$(CARGO) build --release -p meshplane
 	@set -a; source .stack/env; set +a; "$$(e2e/python.sh)/bin/python" e2e/bench/ingest.py
 
