@@ -285,3 +285,36 @@ def test_the_stream_output_port_republishes_every_row_masked(pipeline, s3):
     dead = b"".join(s3.get_object(Bucket=pipeline["bucket"], Key=k)["Body"].read()
                     for k in objects(s3, pipeline["bucket"], "_rejected/"))
     assert dead.count(b"order-id-unique") == 3
+
+
+def test_a_nullable_field_added_to_the_product_becomes_a_column_without_rewriting_data(pipeline, s3):
+    create_topic(pipeline["topic"], 1)
+    produce(pipeline["topic"], (event(i) for i in range(100)))
+    args = ["--idle-seconds", "1"]
+    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19471", *args)
+    try:
+        wait_until(lambda: committed(pipeline) == 100, 60, "the first events committed")
+    finally:
+        assert worker.stop() == 0
+    plan = json.loads(pipeline["plan"].read_text())
+    before = set(data_files(plan))
+    # The product gains a nullable field: the table gains an optional column (new field id).
+    plan["fields"].append({"name": "coupon", "type": "string", "nullable": True, "classification": "internal",
+                           "pii": False, "masking": "none"})
+    pipeline["plan"].write_text(json.dumps(plan))
+    assert "added=coupon" in ensure_table(pipeline["plan"])
+    table = load_table(plan)
+    assert [(f.field_id, f.name, f.required) for f in table.schema().fields][-1] == (9, "coupon", False)
+    assert set(data_files(plan)) == before, "no data file was rewritten"
+    produce(pipeline["topic"], [json.dumps({**json.loads(event(100 + i)), "coupon": f"SAVE{i}"}).encode()
+                                for i in range(10)])
+    worker = Worker(pipeline["plan"], pipeline["dir"] / "worker.log", "127.0.0.1:19471", *args)
+    try:
+        wait_until(lambda: committed(pipeline) == 110, 60, "the new events committed")
+    finally:
+        assert worker.stop() == 0
+    rows = scan(plan, ("order_id", "coupon")).to_pylist()
+    coupons = {r["order_id"]: r["coupon"] for r in rows}
+    assert len(rows) == 110
+    assert all(coupons[f"order-{i:09d}"] is None for i in range(100)), "old rows read the new column as null"
+    assert [coupons[f"order-{100 + i:09d}"] for i in range(10)] == [f"SAVE{i}" for i in range(10)]

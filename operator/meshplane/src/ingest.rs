@@ -137,7 +137,8 @@ async fn report_freshness(product: String, metrics: Arc<Metrics>, every: Duratio
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        match report_last_event_time(&client, &product, &time.to_string(), snapshot.as_ref()).await {
+        match report_last_event_time(&client, &product, &time.to_string(), snapshot.as_ref()).await
+        {
             Ok(()) => reported = newest,
             Err(e) => tracing::warn!(error = %e, "reporting freshness failed; retrying"),
         }

@@ -1,9 +1,9 @@
 //! `meshplane`: one binary, one image, with a subcommand per process.
 #![forbid(unsafe_code)]
 
-mod iceberg_args;
 mod catalog_cli;
 mod controller;
+mod iceberg_args;
 mod ingest;
 mod plan;
 mod table;

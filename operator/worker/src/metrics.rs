@@ -7,7 +7,8 @@ pub struct Metrics {
     registry: Registry,
     /// The table's snapshot after this worker's last commit (reported into the product's
     /// status with the freshness).
-    pub last_snapshot: std::sync::Mutex<Option<meshplane_effects::product_status::CommittedSnapshot>>,
+    pub last_snapshot:
+        std::sync::Mutex<Option<meshplane_effects::product_status::CommittedSnapshot>>,
     /// Events consumed.
     pub events_in: IntCounter,
     /// Rows written to the table.
