@@ -146,14 +146,15 @@ fn old_spec(request: &AdmissionRequest<DynamicObject>) -> Option<meshplane_api::
     serde_json::from_value(old.data.get("spec")?.clone()).ok()
 }
 
-/// How a field is stored in the table: its type, or text when masked.
+/// The column type a field is stored as in the table: its type, or `string` when masked
+/// (masking a text field keeps its column; masking a number turns it into text).
 fn stored_type(field: &meshplane_api::Field) -> String {
     let masked = field
         .masking
         .is_some_and(|m| m != meshplane_api::MaskingStrategy::None)
         || field.is_pii();
-    if masked {
-        "string (masked)".into()
+    if masked || field.field_type == meshplane_api::FieldType::Decimal {
+        "string".into()
     } else {
         serde_json::to_value(field.field_type)
             .ok()
