@@ -162,7 +162,7 @@ fn pod_report(pod: &Pod) -> WorkloadReport {
             quoted(w.message.as_deref(), clip)
         ),
         ("Running", None) => format!(
-            "pod {name} is running but not ready: starting, or its writes to S3 keep failing (see its log)"
+            "pod {name} is running but not ready: starting, or its requests to S3 or the Iceberg catalog keep failing (see its log)"
         ),
         (phase, None) => format!("pod {name} is {phase}"),
     };
@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(report.reason, WorkloadReason::Unavailable);
         assert_eq!(
             report.message,
-            "pod orders-ingest-6d5f7c9b8-r2d2c is running but not ready: starting, or its writes to S3 keep failing (see its log)"
+            "pod orders-ingest-6d5f7c9b8-r2d2c is running but not ready: starting, or its requests to S3 or the Iceberg catalog keep failing (see its log)"
         );
     }
 
