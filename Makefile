@@ -95,6 +95,8 @@ stack-clean: stack-down ## Stop the stack and delete its state (.stack/)
 e2e: stack-up ## End-to-end tests through kubectl, helm, a Kafka client and an S3 client
 	$(CARGO) build --release -p meshplane
 	@bash $(STACK)/images.sh meshplane
+	@# A platform left installed by `make demo` would reconcile the tests' products too.
+	@bash $(STACK)/platform.sh uninstall
 	@set -a; source .stack/env; set +a; status=0; \
 	  $(CARGO) test -p meshplane-effects --test s3_against_the_stack -- --include-ignored || status=$$?; \
 	  "$$(e2e/python.sh)/bin/pytest" -q e2e/tests || status=$$?; \
