@@ -2,9 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Args;
-use meshplane_api::ingest_plan::IngestPlan;
 use meshplane_effects::product_status::report_last_event_time;
-use meshplane_effects::s3::S3Settings;
 use meshplane_worker::metrics::Metrics;
 use meshplane_worker::{run as run_worker, WorkerSettings};
 use std::path::PathBuf;
@@ -56,19 +54,11 @@ pub fn run(args: IngestArgs) -> ExitCode {
 }
 
 async fn serve(args: IngestArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.plan)
-        .with_context(|| format!("cannot read the plan {}", args.plan.display()))?;
-    let plan: IngestPlan = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid ingestion plan", args.plan.display()))?;
+    let plan = crate::read_plan(&args.plan)?;
     let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
     let masking_key = env("MESHPLANE_MASKING_KEY")?.into_bytes();
     anyhow::ensure!(!masking_key.is_empty(), "MESHPLANE_MASKING_KEY is empty");
-    let s3 = S3Settings {
-        endpoint: (!args.s3_endpoint.is_empty()).then_some(args.s3_endpoint),
-        region: args.s3_region,
-        access_key_id: env("AWS_ACCESS_KEY_ID")?,
-        secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
-    };
+    let s3 = crate::s3_from_env(args.s3_endpoint, args.s3_region)?;
     let settings = WorkerSettings {
         flush_interval: Duration::from_secs(
             args.flush_seconds

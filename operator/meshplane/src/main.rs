@@ -70,6 +70,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads an ingestion plan (`plan.json` of a product's ConfigMap).
+pub(crate) fn read_plan(
+    path: &std::path::Path,
+) -> anyhow::Result<meshplane_api::ingest_plan::IngestPlan> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the plan {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid ingestion plan", path.display()))
+}
+
+/// S3 settings from flags and the standard AWS key variables.
+pub(crate) fn s3_from_env(
+    endpoint: String,
+    region: String,
+) -> anyhow::Result<meshplane_effects::s3::S3Settings> {
+    use anyhow::Context as _;
+    let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+    Ok(meshplane_effects::s3::S3Settings {
+        endpoint: (!endpoint.is_empty()).then_some(endpoint),
+        region,
+        access_key_id: env("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
+    })
+}
+
 /// Reads a file, or standard input for `-`.
 pub(crate) fn read_input(path: &PathBuf) -> std::io::Result<(String, String)> {
     if path.as_os_str() == "-" {

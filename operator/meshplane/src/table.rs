@@ -1,11 +1,8 @@
 //! `meshplane table`: create or evolve the Iceberg table of an ingestion plan, as the
 //! controller does for every product (for a worker run by hand, or to check a catalog).
 
-use anyhow::Context as _;
 use clap::Args;
-use meshplane_api::ingest_plan::IngestPlan;
 use meshplane_effects::iceberg::{connect, ensure_table, TableDefinition};
-use meshplane_effects::s3::S3Settings;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,17 +29,8 @@ pub fn run(args: TableArgs) -> ExitCode {
 }
 
 async fn ensure(args: TableArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.plan)
-        .with_context(|| format!("cannot read the plan {}", args.plan.display()))?;
-    let plan: IngestPlan = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid ingestion plan", args.plan.display()))?;
-    let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
-    let s3 = S3Settings {
-        endpoint: (!args.s3_endpoint.is_empty()).then_some(args.s3_endpoint),
-        region: args.s3_region,
-        access_key_id: env("AWS_ACCESS_KEY_ID")?,
-        secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
-    };
+    let plan = crate::read_plan(&args.plan)?;
+    let s3 = crate::s3_from_env(args.s3_endpoint, args.s3_region)?;
     let settings = args.catalog.settings(s3, None, None)?;
     let catalog = connect(&settings).await?;
     let state = ensure_table(
