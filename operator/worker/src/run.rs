@@ -588,14 +588,14 @@ impl Worker {
     /// events are left to the next owner, which resumes from the table.
     fn forget_revoked(&mut self) {
         for partition in self.consumer.context().take_revoked() {
-            if let Some(buffer) = self.buffers.remove(&partition) {
-                tracing::info!(
-                    partition,
-                    events = buffer.events,
-                    "partition revoked; its uncommitted events are left to the next owner"
-                );
-            }
-            self.pending.remove(&partition);
+            let buffered = self.buffers.remove(&partition).map_or(0, |b| b.events);
+            let written = self.pending.remove(&partition).map_or(0, |p| p.files.len());
+            tracing::info!(
+                partition,
+                buffered,
+                written_files = written,
+                "partition revoked; its uncommitted events are left to the next owner"
+            );
             self.progress.remove(&partition);
             self.metrics.partitions_revoked.inc();
         }
