@@ -41,6 +41,10 @@ pub struct IngestPlan {
     pub kms_key_id: Option<String>,
     /// The product's Apache Iceberg table.
     pub iceberg: IcebergTablePlan,
+    /// How long rows stay in the table, in seconds (the product's `spec.retention`):
+    /// maintenance deletes the time partitions that ended longer ago than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_seconds: Option<u64>,
 }
 
 /// The Iceberg table a product's rows are committed to. Its schema is the plan's `fields`

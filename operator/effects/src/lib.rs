@@ -12,6 +12,7 @@ pub mod product_status;
 pub mod s3;
 pub mod secrets;
 pub mod strimzi;
+pub mod trino;
 pub mod webhook;
 
 /// The field manager of every object Meshplane applies.

@@ -5,6 +5,7 @@ mod catalog_cli;
 mod controller;
 mod iceberg_args;
 mod ingest;
+mod maintain;
 mod plan;
 mod table;
 mod webhook;
@@ -42,6 +43,11 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Create or evolve the Iceberg table of an ingestion plan (as the controller does).
     Table(table::TableArgs),
+    /// Maintain a product's Iceberg table through Trino: delete partitions past retention,
+    /// compact small files, rewrite manifests, expire snapshots, remove orphan files.
+    ///
+    /// Exit status: 0 every step succeeded, 1 a step failed, 2 bad input.
+    Maintain(maintain::MaintainArgs),
     /// Serve the admission webhooks (HTTPS) that enforce governance in the API server.
     Webhook(webhook::WebhookArgs),
     /// Ask the catalog: search products, show one, export its contract.
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => controller::run(*args),
         Command::Ingest(args) => ingest::run(args),
         Command::Table(args) => table::run(args),
+        Command::Maintain(args) => maintain::run(args),
         Command::Catalog(args) => catalog_cli::run_catalog(args),
         Command::Impact(args) => catalog_cli::run_impact(args),
     }

@@ -17,6 +17,7 @@ pub mod children;
 pub mod external;
 pub mod iceberg;
 pub mod labels;
+pub mod maintenance;
 pub mod meta;
 pub mod monitoring;
 pub mod names;

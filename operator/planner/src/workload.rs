@@ -130,6 +130,11 @@ pub fn ingest_plan(
             },
         })
         .collect::<Vec<_>>();
+    let retention = duration::parse(&spec.retention).map_err(|source| PlanError::Duration {
+        product: key.clone(),
+        field: "spec.retention",
+        source,
+    })?;
     let iceberg = crate::iceberg::table_plan(&spec.domain, (namespace, name), bucket, &fields);
     let partitioning = table.and_then(|t| t.partitioning.as_ref());
     Ok(IngestPlan {
@@ -149,6 +154,7 @@ pub fn ingest_plan(
         encryption: bucket.encryption.clone(),
         kms_key_id: bucket.kms_key_id.clone(),
         iceberg,
+        retention_seconds: Some(retention.as_secs()),
     })
 }
 

@@ -84,6 +84,7 @@ pub(crate) fn orders_plan() -> IngestPlan {
             location: "s3://b/table".into(),
             properties: Default::default(),
         },
+        retention_seconds: None,
     }
 }
 
