@@ -86,6 +86,9 @@ iceberg.jdbc-catalog.connection-user=meshplane
 iceberg.jdbc-catalog.connection-password=meshplane
 iceberg.jdbc-catalog.catalog-name=meshplane
 iceberg.jdbc-catalog.default-warehouse-dir=s3://meshplane-warehouse
+# Tests expire snapshots at once (Trino's floor is 7d); orphan removal keeps its 7d floor,
+# which protects files a worker has written and not yet committed.
+iceberg.expire-snapshots.min-retention=0s
 fs.native-s3.enabled=true
 s3.endpoint=http://127.0.0.1:$S3_PORT
 s3.region=us-east-1

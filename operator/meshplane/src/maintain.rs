@@ -25,8 +25,9 @@ pub struct MaintainArgs {
     #[arg(long, env = "MESHPLANE_TRINO_CATALOG", default_value = "meshplane")]
     trino_catalog: String,
     /// Snapshots older than this are expired, and the files only they reference deleted
-    /// (e.g. `1d`). Trino refuses values below its `iceberg.expire-snapshots.min-retention`.
-    #[arg(long, default_value = "1d", value_parser = parse_duration)]
+    /// (e.g. `7d`, Trino's default floor). Trino refuses values below its
+    /// `iceberg.expire-snapshots.min-retention`.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
     keep_snapshots: Duration,
     /// Unreferenced files are removed once older than this (e.g. `7d`); it must exceed
     /// the longest time a worker holds written, uncommitted files.

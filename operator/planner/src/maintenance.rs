@@ -36,7 +36,7 @@ impl Default for MaintenanceSettings {
     fn default() -> Self {
         Self {
             catalog: "meshplane".to_string(),
-            keep_snapshots: Duration::from_secs(86_400),
+            keep_snapshots: Duration::from_secs(7 * 86_400),
             orphan_age: Duration::from_secs(7 * 86_400),
             small_file_bytes: 100 * 1024 * 1024,
         }
@@ -269,7 +269,7 @@ mod tests {
         );
         assert_eq!(
             steps[3].sql,
-            "ALTER TABLE \"meshplane\".\"orders\".\"orders\" EXECUTE expire_snapshots(retention_threshold => '86400s')"
+            "ALTER TABLE \"meshplane\".\"orders\".\"orders\" EXECUTE expire_snapshots(retention_threshold => '604800s')"
         );
     }
 
