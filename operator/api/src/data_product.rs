@@ -605,6 +605,10 @@ pub struct ProductTable {
     /// Current metadata file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_location: Option<String>,
+    /// How the table is maintained (retention, compaction, snapshot expiry), or that it
+    /// is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<String>,
 }
 
 /// Locations of the product's outputs.

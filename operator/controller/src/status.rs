@@ -54,6 +54,8 @@ pub struct TableReport {
     pub snapshot_id: Option<i64>,
     /// Current metadata file.
     pub metadata_location: Option<String>,
+    /// How the table is maintained.
+    pub maintenance: String,
 }
 
 impl StorageReport {
@@ -390,6 +392,7 @@ pub fn derive_status(
                     .and_then(|t| t.current_snapshot_id)
             }),
             metadata_location: table.metadata_location.clone(),
+            maintenance: Some(table.maintenance.clone()),
         });
     }
     (status, outcome)

@@ -54,6 +54,24 @@ pub struct ControllerArgs {
     /// Memory limit of each ingestion worker.
     #[arg(long, env = "MESHPLANE_WORKER_MEMORY_LIMIT", default_value = "1Gi")]
     worker_memory_limit: String,
+    /// Trino coordinator that runs each product's scheduled table maintenance (retention,
+    /// compaction, snapshot expiry), e.g. `http://trino.trino.svc:8080`. Empty: no
+    /// maintenance jobs, and the products' status says their tables are not maintained.
+    #[arg(long, env = "MESHPLANE_MAINTENANCE_TRINO_URL", default_value = "")]
+    maintenance_trino_url: String,
+    /// Trino's catalog holding the products' tables.
+    #[arg(long, default_value = "meshplane")]
+    maintenance_trino_catalog: String,
+    /// Cron schedule of the maintenance jobs.
+    #[arg(long, default_value = "30 * * * *")]
+    maintenance_schedule: String,
+    /// Snapshots kept before maintenance expires them (e.g. `7d`).
+    #[arg(long, default_value = "7d", value_parser = duration_text)]
+    maintenance_keep_snapshots: String,
+    /// Age after which unreferenced files are removed (e.g. `7d`): longer than any worker
+    /// holds written, uncommitted files.
+    #[arg(long, default_value = "7d", value_parser = duration_text)]
+    maintenance_orphan_age: String,
     /// Prefix of every bucket name.
     #[arg(long, default_value = "meshplane")]
     bucket_prefix: String,
@@ -216,6 +234,11 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         catalog_type: args.tables.kind_name().into(),
         catalog_name: args.tables.name().into(),
         catalog_warehouse: args.tables.warehouse().into(),
+        maintenance_trino_url: args.maintenance_trino_url,
+        maintenance_trino_catalog: args.maintenance_trino_catalog,
+        maintenance_schedule: args.maintenance_schedule,
+        maintenance_keep_snapshots: args.maintenance_keep_snapshots,
+        maintenance_orphan_age: args.maintenance_orphan_age,
         ..PlatformSettings::default()
     };
     let engine = Arc::new(SharedEngine::default());
@@ -297,6 +320,13 @@ fn identity() -> String {
             .unwrap_or_else(|_| "localhost".into());
         format!("{host}-{}", std::process::id())
     })
+}
+
+/// A duration as resources write them (`7d`), checked at start-up.
+fn duration_text(text: &str) -> Result<String, String> {
+    meshplane_api::duration::parse(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

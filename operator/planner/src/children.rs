@@ -167,6 +167,8 @@ pub struct Children {
     pub reader_binding: RoleBinding,
     /// The ingestion workload.
     pub workload: Workload,
+    /// The scheduled table maintenance (absent when no maintenance engine is configured).
+    pub maintenance: Option<CronJob>,
     /// Headless Service Prometheus scrapes the workers through.
     pub metrics_service: Service,
     /// prometheus-operator ServiceMonitor.
@@ -191,6 +193,7 @@ impl Children {
             reader_role,
             reader_binding,
             workload,
+            maintenance,
             metrics_service,
             service_monitor,
             slo_rules,
@@ -208,6 +211,7 @@ impl Children {
             Workload::Deployment(d) => to_value(d),
             Workload::CronJob(c) => to_value(c),
         });
+        out.extend(maintenance.as_ref().map(to_value));
         out.push(to_value(metrics_service));
         out.push(service_monitor.clone());
         out.push(slo_rules.clone());

@@ -94,6 +94,7 @@ pub fn plan(product: &DataProduct, settings: &PlatformSettings) -> Result<Desire
     } = monitoring::objects(product, settings, &bucket)?;
     let plan_map = workload::plan_config_map(product, &ingest_plan);
     let workload = workload::workload(product, settings, &plan_map);
+    let maintenance = maintenance::cron_job(product, settings, &plan_map);
     let children = Children {
         kafka_topics: topics::topic_objects(product, settings, &topics),
         cdc_connector: product
@@ -109,6 +110,7 @@ pub fn plan(product: &DataProduct, settings: &PlatformSettings) -> Result<Desire
         reader_role,
         reader_binding,
         workload,
+        maintenance,
         metrics_service: workload::metrics_service(product, settings),
         service_monitor,
         slo_rules,

@@ -8,9 +8,15 @@
 //! deleted by whole time partitions (a metadata-only delete), so a row stays at most one
 //! partition (an hour or a day) longer than the retention, never shorter.
 
+use crate::meta::child_meta;
+use crate::settings::PlatformSettings;
+use crate::workload::PLAN_MOUNT_PATH;
+use crate::{labels, names};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, EnvVar};
 use meshplane_api::data_product::Granularity;
-use meshplane_api::ingest_plan::IngestPlan;
-use meshplane_api::FieldType;
+use meshplane_api::ingest_plan::{IngestPlan, PLAN_CONFIGMAP_KEY};
+use meshplane_api::{DataProduct, FieldType};
 use serde::Serialize;
 use std::time::Duration;
 use thiserror::Error;
@@ -196,6 +202,102 @@ fn expired_predicate(
 /// A double-quoted SQL identifier.
 fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// The product's scheduled maintenance: a CronJob running `meshplane maintain` on the
+/// plan the workers mount, through the configured Trino; `None` when none is configured.
+pub fn cron_job(
+    product: &DataProduct,
+    settings: &PlatformSettings,
+    plan_map: &ConfigMap,
+) -> Option<CronJob> {
+    if settings.maintenance_trino_url.is_empty() {
+        return None;
+    }
+    let name = names::child(
+        product.metadata.name.as_deref().unwrap_or_default(),
+        "maintenance",
+    );
+    let worker = crate::workload::worker_name(product);
+    let mut template = crate::workload::worker_pod(product, settings, &worker, plan_map);
+    if let Some(meta) = template.metadata.as_mut() {
+        // Not the workers' labels: the metrics Service and readiness select those.
+        meta.labels = Some(labels::for_child(product, "maintenance"));
+    }
+    if let Some(pod) = template.spec.as_mut() {
+        pod.restart_policy = Some("OnFailure".into());
+        pod.termination_grace_period_seconds = Some(30);
+        // It reads no Kubernetes API.
+        pod.automount_service_account_token = Some(false);
+        for container in &mut pod.containers {
+            container.name = "maintain".into();
+            container.args = Some(vec![
+                "maintain".into(),
+                "--plan".into(),
+                format!("{PLAN_MOUNT_PATH}/{PLAN_CONFIGMAP_KEY}"),
+                "--keep-snapshots".into(),
+                settings.maintenance_keep_snapshots.clone(),
+                "--orphan-age".into(),
+                settings.maintenance_orphan_age.clone(),
+            ]);
+            container.env = Some(vec![
+                env("MESHPLANE_TRINO_URL", &settings.maintenance_trino_url),
+                env(
+                    "MESHPLANE_TRINO_CATALOG",
+                    &settings.maintenance_trino_catalog,
+                ),
+            ]);
+            container.ports = None;
+            container.liveness_probe = None;
+            container.readiness_probe = None;
+        }
+    }
+    Some(CronJob {
+        metadata: child_meta(product, name, "maintenance"),
+        spec: Some(CronJobSpec {
+            schedule: settings.maintenance_schedule.clone(),
+            // Two runs on one table would only conflict with each other.
+            concurrency_policy: Some("Forbid".into()),
+            successful_jobs_history_limit: Some(1),
+            failed_jobs_history_limit: Some(3),
+            job_template: JobTemplateSpec {
+                metadata: None,
+                spec: Some(JobSpec {
+                    backoff_limit: Some(2),
+                    template,
+                    ..JobSpec::default()
+                }),
+            },
+            ..CronJobSpec::default()
+        }),
+        ..CronJob::default()
+    })
+}
+
+/// What the product's status says about maintenance.
+pub fn describe(settings: &PlatformSettings) -> String {
+    if settings.maintenance_trino_url.is_empty() {
+        "not configured: no maintenance engine is set (controller --maintenance-trino-url), so \
+         files are not compacted, snapshots not expired and retention not applied"
+            .to_string()
+    } else {
+        format!(
+            "scheduled `{}` through Trino at {}: retention, compaction, manifests, snapshots \
+             kept {}, orphan files older than {} removed",
+            settings.maintenance_schedule,
+            settings.maintenance_trino_url,
+            settings.maintenance_keep_snapshots,
+            settings.maintenance_orphan_age
+        )
+    }
+}
+
+fn env(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
 }
 
 #[cfg(test)]

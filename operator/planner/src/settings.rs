@@ -63,6 +63,19 @@ pub struct PlatformSettings {
     /// Secret (in each product namespace) with the catalog's `uri` (and, for REST,
     /// optional `credential` / `token`) for workers.
     pub catalog_secret: String,
+    /// Trino coordinator that runs each product's table maintenance (e.g.
+    /// `http://trino.trino.svc:8080`); empty: no maintenance job (tables are not compacted
+    /// and retention is not applied, which the product's status says).
+    pub maintenance_trino_url: String,
+    /// Trino's catalog holding the products' tables.
+    pub maintenance_trino_catalog: String,
+    /// Cron schedule of the maintenance jobs.
+    pub maintenance_schedule: String,
+    /// How long snapshots are kept (time travel) before maintenance expires them, e.g. `7d`.
+    pub maintenance_keep_snapshots: String,
+    /// Age after which files no snapshot references are removed, e.g. `7d`; longer than
+    /// any worker holds a written, uncommitted file.
+    pub maintenance_orphan_age: String,
 }
 
 impl Default for PlatformSettings {
@@ -91,6 +104,11 @@ impl Default for PlatformSettings {
             catalog_name: "meshplane".into(),
             catalog_warehouse: "s3://meshplane-warehouse".into(),
             catalog_secret: "meshplane-catalog".into(),
+            maintenance_trino_url: String::new(),
+            maintenance_trino_catalog: "meshplane".into(),
+            maintenance_schedule: "30 * * * *".into(),
+            maintenance_keep_snapshots: "7d".into(),
+            maintenance_orphan_age: "7d".into(),
         }
     }
 }

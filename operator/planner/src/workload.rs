@@ -297,7 +297,7 @@ fn plain_env(name: &str, value: &str) -> EnvVar {
     }
 }
 
-fn worker_pod(
+pub(crate) fn worker_pod(
     product: &DataProduct,
     settings: &PlatformSettings,
     service_account: &str,

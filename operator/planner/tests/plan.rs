@@ -420,3 +420,54 @@ fn worker_pods_take_pull_policy_and_resources_from_the_platform_settings() {
     assert_eq!(container["readinessProbe"]["periodSeconds"], 2);
     assert_eq!(container["livenessProbe"]["periodSeconds"], 10);
 }
+
+#[test]
+fn table_maintenance_is_a_cron_job_through_trino_only_when_trino_is_configured() {
+    let product = admitted(include_str!("../../../examples/orders.yaml"));
+    let without = plan(&product, &PlatformSettings::default()).unwrap();
+    assert!(without.children.maintenance.is_none());
+    assert!(!kinds(&without).iter().any(|k| k.contains("maintenance")));
+
+    let settings = PlatformSettings {
+        maintenance_trino_url: "http://trino.trino.svc:8080".into(),
+        ..PlatformSettings::default()
+    };
+    let state = plan(&product, &settings).unwrap();
+    let jobs: Vec<Value> = state
+        .children
+        .manifests()
+        .into_iter()
+        .filter(|o| o["kind"] == "CronJob")
+        .collect();
+    assert_eq!(jobs.len(), 1, "{:?}", kinds(&state));
+    let job = &jobs[0];
+    assert_eq!(job["metadata"]["name"], "orders-maintenance");
+    assert_eq!(job["spec"]["schedule"], "30 * * * *");
+    assert_eq!(job["spec"]["concurrencyPolicy"], "Forbid");
+    let pod = &job["spec"]["jobTemplate"]["spec"]["template"];
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(
+        container["args"],
+        serde_json::json!([
+            "maintain",
+            "--plan",
+            "/etc/meshplane/plan.json",
+            "--keep-snapshots",
+            "7d",
+            "--orphan-age",
+            "7d"
+        ])
+    );
+    assert_eq!(
+        container["env"][0],
+        serde_json::json!({"name": "MESHPLANE_TRINO_URL", "value": "http://trino.trino.svc:8080"})
+    );
+    // No secrets reach it (Trino holds the catalog's and S3's), and the workers' Service
+    // does not select it.
+    assert!(!container["env"].to_string().contains("secretKeyRef"));
+    let service = object(&state, "Service");
+    let selector = service["spec"]["selector"].as_object().unwrap();
+    let labels = pod["metadata"]["labels"].as_object().unwrap();
+    assert!(selector.iter().any(|(k, v)| labels.get(k) != Some(v)));
+    assert_eq!(pod["spec"]["restartPolicy"], "OnFailure");
+}

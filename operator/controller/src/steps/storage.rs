@@ -40,6 +40,7 @@ pub async fn storage(
                 added_columns: state.added_columns,
                 snapshot_id: state.snapshot_id,
                 metadata_location: state.metadata_location,
+                maintenance: meshplane_planner::maintenance::describe(&ctx.settings),
             })
         }
         None => None,
