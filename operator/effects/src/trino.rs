@@ -74,7 +74,12 @@ impl Trino {
         Self {
             base: base.trim_end_matches('/').to_string(),
             user: user.to_string(),
-            http: reqwest::Client::new(),
+            // Trino answers each poll within seconds (a long-running statement returns a
+            // `nextUri` to poll again); a request hung longer than this is a dead server.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(300))
+                .build()
+                .unwrap_or_default(),
         }
     }
 

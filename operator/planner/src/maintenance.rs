@@ -204,6 +204,9 @@ fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
+/// Longest a maintenance run may take before Kubernetes stops it.
+pub const MAX_RUN_SECONDS: i64 = 50 * 60;
+
 /// The product's scheduled maintenance: a CronJob running `meshplane maintain` on the
 /// plan the workers mount, through the configured Trino; `None` when none is configured.
 pub fn cron_job(
@@ -264,6 +267,8 @@ pub fn cron_job(
                 metadata: None,
                 spec: Some(JobSpec {
                     backoff_limit: Some(2),
+                    // A run hung on the engine must not block the next ones (`Forbid`).
+                    active_deadline_seconds: Some(MAX_RUN_SECONDS),
                     template,
                     ..JobSpec::default()
                 }),

@@ -470,4 +470,8 @@ fn table_maintenance_is_a_cron_job_through_trino_only_when_trino_is_configured()
     let labels = pod["metadata"]["labels"].as_object().unwrap();
     assert!(selector.iter().any(|(k, v)| labels.get(k) != Some(v)));
     assert_eq!(pod["spec"]["restartPolicy"], "OnFailure");
+    assert_eq!(
+        job["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"],
+        3000
+    );
 }
