@@ -184,7 +184,7 @@ node_addons() {
   for manifest in "$STACK_DIR/manifests/"*.yaml; do
     sed -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" -e "s|@CLUSTER_DNS_IP@|$CLUSTER_DNS_IP|g" \
       -e "s|@NODE_IP@|$NODE_IP|g" -e "s|@KAFKA_POD_PORT@|$KAFKA_POD_PORT|g" -e "s|@S3_PORT@|$S3_PORT|g" \
-      -e "s|@POSTGRES_PORT@|$POSTGRES_PORT|g" "$manifest"
+      -e "s|@POSTGRES_PORT@|$POSTGRES_PORT|g" -e "s|@TRINO_PORT@|$TRINO_PORT|g" "$manifest"
     echo ---
   done > "$rendered"
   # Objects in a namespace created by the same apply can be refused until the API

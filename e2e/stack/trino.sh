@@ -42,11 +42,14 @@ if ! running trino; then
   log "starting Trino $TRINO_VERSION on 127.0.0.1:$TRINO_PORT"
   dir="$STATE_DIR/trino"
   mkdir -p "$dir/etc/catalog" "$dir/data"
+  # Bound on every address so the node's pods (the maintenance jobs) reach it through the
+  # Service platform/trino at the node address, as they reach Kafka and S3; this is a
+  # single-machine test stack without authentication.
   cat > "$dir/etc/node.properties" <<PROPS
 node.environment=meshplane
 node.id=meshplane-trino
 node.data-dir=$dir/data
-node.bind-ip=127.0.0.1
+node.bind-ip=0.0.0.0
 node.internal-address=127.0.0.1
 PROPS
   # Trino's recommended JVM settings (core/docker/default/etc/jvm.config), with a heap

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from conftest import REPO, condition, event_reasons, example, kubectl, kubectl_json, require_env, wait_until
-from ingest_support import catalog, committed_total, create_topic, event, produce
+from ingest_support import catalog, committed_total, create_topic, event, produce, trino_query
 
 PLATFORM_NAMESPACE = "meshplane-system"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -297,3 +297,42 @@ def test_a_worker_with_bad_credentials_is_not_ready_and_the_product_says_so(plat
     bucket = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["endpoints"]["bucket"]
     ids, _ = table_ids(namespace)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(100))
+
+
+def test_the_maintenance_job_compacts_the_table_from_a_pod(platform, namespace, s3, trino, tmp_path):
+    """The product's maintenance CronJob, as the controller renders it with a Trino URL,
+    run once in the cluster (`kubectl create job --from`): it reaches Trino through the
+    Service platform/trino and compacts the table the workers wrote; no row is lost."""
+    topic = f"orders.events.{uuid.uuid4().hex[:8]}"
+    product = orders_product(namespace, topic)
+    kubectl("apply", "-f", "-", input=product)
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
+    plan = plan_of(namespace)
+    group = plan["source"]["kafka"]["consumerGroup"]
+    for batch in range(3):  # three commits: several small files per hour partition
+        produce(topic, [event(i) for i in range(batch * 500, (batch + 1) * 500)])
+        wait_for_committed(topic, group, 6, (batch + 1) * 500, 120)
+
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(json.dumps({"image": require_env("MESHPLANE_IMAGE"), "imagePullPolicy": "Never",
+                                    "maintenanceTrinoUrl": "http://trino.platform.svc.cluster.local:8080"}))
+    rendered = subprocess.run([f"{REPO}/target/release/meshplane", "plan", "-f", "-", "-p", f"{REPO}/examples/policy.yaml",
+                               "--settings", str(settings), "-o", "json"], input=product, capture_output=True,
+                              text=True, check=True).stdout
+    cron_job = next(o for o in json.loads(rendered)[0]["desired"]["objects"]
+                    if o["kind"] == "CronJob" and o["metadata"]["name"] == "orders-maintenance")
+    # Rendered offline: no product uid to own it, and without the product's labels, or
+    # the controller (configured without Trino) would prune it as no longer desired.
+    cron_job["metadata"] = {"name": "orders-maintenance", "namespace": namespace}
+    kubectl("apply", "-f", "-", input=json.dumps(cron_job))
+    kubectl("-n", namespace, "create", "job", "--from=cronjob/orders-maintenance", "orders-maintenance-now")
+    kubectl("-n", namespace, "wait", "--for=condition=Complete", "job/orders-maintenance-now", "--timeout=300s",
+            timeout=320)
+    log = kubectl("-n", namespace, "logs", "job/orders-maintenance-now").stdout
+    table = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["table"]
+    assert f"compact-files {table['identifier']}: done" in log, log
+    schema, name = table["identifier"].split(".")
+    operations = {row[0] for row in trino_query(f'SELECT operation FROM meshplane.{schema}."{name}$snapshots"')}
+    assert "replace" in operations, operations
+    ids, _ = table_ids(namespace)
+    assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(1500))
