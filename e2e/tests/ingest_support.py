@@ -2,6 +2,7 @@
 `meshplane plan`), event generation, a worker process, and reading the product's Iceberg
 table back with pyiceberg (through the SQL catalog in PostgreSQL) and DuckDB."""
 import json
+import uuid
 import os
 import random
 import subprocess
@@ -26,6 +27,19 @@ def orders_plan(topic, bucket, group):
     plan["bucket"] = bucket
     plan["iceberg"].update(namespace="e2e", name=bucket.replace("-", "_"), location=f"s3://{bucket}/table")
     return plan
+
+
+def new_pipeline(tmp_path, s3, prefix):
+    """A fresh topic, bucket, consumer group and Iceberg table (created as the controller
+    creates it), named `<prefix>-<run>`."""
+    run = uuid.uuid4().hex[:8]
+    topic, bucket, group = f"{prefix}-{run}", f"meshplane-{prefix}-{run}", f"meshplane.{prefix}.{run}"
+    s3.create_bucket(Bucket=bucket)
+    plan = orders_plan(topic, bucket, group)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    ensure_table(path)
+    return {"topic": topic, "bucket": bucket, "group": group, "plan": path, "dir": tmp_path, "spec": plan}
 
 
 def ensure_table(plan_path):

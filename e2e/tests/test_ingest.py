@@ -4,12 +4,11 @@ masked PII, dead letters with reasons. Read back with pyiceberg and DuckDB."""
 import json
 import os
 import time
-import uuid
 
 import pytest
 
 from conftest import free_port, wait_until
-from ingest_support import (Worker, create_topic, data_files, duckdb_count, ensure_table, event, load_table,
+from ingest_support import (new_pipeline, Worker, create_topic, data_files, duckdb_count, ensure_table, event, load_table,
                             objects, orders_plan, produce, random_pause, scan, table_committed_total, trino_query)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(__import__("ingest_support").RELEASE_BIN),
@@ -18,16 +17,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(__import__("ingest_support").
 
 @pytest.fixture
 def pipeline(tmp_path, s3):
-    """A fresh topic, bucket, consumer group and Iceberg table (created as the controller
-    creates it)."""
-    run = uuid.uuid4().hex[:8]
-    topic, bucket, group = f"ingest-{run}", f"meshplane-ingest-{run}", f"meshplane.ingest.{run}"
-    s3.create_bucket(Bucket=bucket)
-    plan = orders_plan(topic, bucket, group)
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan))
-    ensure_table(path)
-    return {"topic": topic, "bucket": bucket, "group": group, "plan": path, "dir": tmp_path, "spec": plan}
+    """A fresh topic, bucket, consumer group and Iceberg table."""
+    return new_pipeline(tmp_path, s3, "ingest")
 
 
 def committed(pipeline):

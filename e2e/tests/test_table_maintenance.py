@@ -6,13 +6,12 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from conftest import wait_until
-from ingest_support import (RELEASE_BIN, Worker, create_topic, duckdb_count, ensure_table, load_table, objects,
+from ingest_support import (new_pipeline, RELEASE_BIN, Worker, create_topic, duckdb_count, ensure_table, load_table, objects,
                             orders_plan, produce, scan, table_committed_total, trino_query)
 from test_ingest import every_id_once
 
@@ -22,14 +21,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(RELEASE_BIN),
 
 @pytest.fixture
 def pipeline(tmp_path, s3, trino):
-    run = uuid.uuid4().hex[:8]
-    topic, bucket, group = f"maintain-{run}", f"meshplane-maintain-{run}", f"meshplane.maintain.{run}"
-    s3.create_bucket(Bucket=bucket)
-    plan = orders_plan(topic, bucket, group)
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan))
-    ensure_table(path)
-    return {"topic": topic, "bucket": bucket, "group": group, "plan": path, "dir": tmp_path, "spec": plan}
+    """A fresh topic, bucket, consumer group and Iceberg table."""
+    return new_pipeline(tmp_path, s3, "maintain")
 
 
 def orders_event(i, at):

@@ -10,10 +10,10 @@
 
 use crate::meta::child_meta;
 use crate::settings::PlatformSettings;
-use crate::workload::PLAN_MOUNT_PATH;
+use crate::workload::{plain_env, PLAN_MOUNT_PATH};
 use crate::{labels, names};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, EnvVar};
+use k8s_openapi::api::core::v1::ConfigMap;
 use meshplane_api::data_product::Granularity;
 use meshplane_api::ingest_plan::{IngestPlan, PLAN_CONFIGMAP_KEY};
 use meshplane_api::{DataProduct, FieldType};
@@ -244,8 +244,8 @@ pub fn cron_job(
                 settings.maintenance_orphan_age.clone(),
             ]);
             container.env = Some(vec![
-                env("MESHPLANE_TRINO_URL", &settings.maintenance_trino_url),
-                env(
+                plain_env("MESHPLANE_TRINO_URL", &settings.maintenance_trino_url),
+                plain_env(
                     "MESHPLANE_TRINO_CATALOG",
                     &settings.maintenance_trino_catalog,
                 ),
@@ -294,14 +294,6 @@ pub fn describe(settings: &PlatformSettings) -> String {
             settings.maintenance_keep_snapshots,
             settings.maintenance_orphan_age
         )
-    }
-}
-
-fn env(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..EnvVar::default()
     }
 }
 

@@ -289,7 +289,7 @@ fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
-fn plain_env(name: &str, value: &str) -> EnvVar {
+pub(crate) fn plain_env(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value: Some(value.into()),
