@@ -35,13 +35,15 @@ unit: ## Unit, fixture and property tests of every crate
 	$(CARGO) test --workspace
 
 .PHONY: crds
+# The release binary, which `make e2e` and `make demo` build anyway: a debug build of the
+# binary alone would compile every dependency once more (without the tests' features).
 crds: ## Regenerate crds/ (and the chart's copy) from the Rust types
-	$(CARGO) run -q -p meshplane -- crds > crds/meshplane.dev_crds.yaml
+	$(CARGO) run --release -q -p meshplane -- crds > crds/meshplane.dev_crds.yaml
 	cp crds/meshplane.dev_crds.yaml charts/meshplane/crds/meshplane.dev_crds.yaml
 
 .PHONY: crds-check
 crds-check: ## Fail when crds/ drifts from the Rust types
-	@$(CARGO) run -q -p meshplane -- crds | diff -u crds/meshplane.dev_crds.yaml - \
+	@$(CARGO) run --release -q -p meshplane -- crds | diff -u crds/meshplane.dev_crds.yaml - \
 	  || { echo "crds/ is out of date: run 'make crds' and commit the result"; exit 1; }
 	@diff -u crds/meshplane.dev_crds.yaml charts/meshplane/crds/meshplane.dev_crds.yaml \
 	  || { echo "charts/meshplane/crds is out of date: run 'make crds' and commit the result"; exit 1; }
@@ -91,6 +93,8 @@ stack-clean: stack-down ## Stop the stack and delete its state (.stack/)
 	rm -rf .stack
 
 # Runs the e2e suite against the local stack, then stops the stack (KEEP_STACK=1 keeps it).
+# The S3 effects test is selected from the whole workspace so it reuses `make unit`'s build
+# (`-p meshplane-effects` alone resolves other features and rebuilds its dependencies).
 .PHONY: e2e
 e2e: stack-up ## End-to-end tests through kubectl, helm, a Kafka client and an S3 client
 	$(CARGO) build --release -p meshplane
@@ -98,7 +102,7 @@ e2e: stack-up ## End-to-end tests through kubectl, helm, a Kafka client and an S
 	@# A platform left installed by `make demo` would reconcile the tests' products too.
 	@bash $(STACK)/platform.sh uninstall
 	@set -a; source .stack/env; set +a; status=0; \
-	  $(CARGO) test -p meshplane-effects --test s3_against_the_stack -- --include-ignored || status=$$?; \
+	  $(CARGO) test --workspace --test s3_against_the_stack -- --include-ignored || status=$$?; \
 	  "$$(e2e/python.sh)/bin/pytest" -q e2e/tests || status=$$?; \
 	  if [[ -z "$(KEEP_STACK)" ]]; then bash $(STACK)/down.sh || status=1; fi; \
 	  exit $$status

@@ -39,6 +39,7 @@ S3_SECRET_KEY=meshplane-local-secret
 KUBE_BIN="$BIN_DIR/kubernetes-$KUBERNETES_VERSION"
 ETCD_BIN="$BIN_DIR/etcd-$ETCD_VERSION"
 WEED_BIN="$BIN_DIR/weed-$SEAWEEDFS_VERSION"
+PROMTOOL_BIN="$BIN_DIR/promtool-$PROMETHEUS_VERSION"
 # Bump the -rN suffix when the classpath's pom changes.
 KAFKA_HOME="$BIN_DIR/kafka-$KAFKA_VERSION-r3"
 DEBEZIUM_HOME="$BIN_DIR/debezium-postgres-$DEBEZIUM_VERSION"

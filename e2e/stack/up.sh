@@ -14,6 +14,8 @@ build() {
   "$STACK_DIR/build-kafka.sh"
   "$STACK_DIR/build-gomodule.sh" helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   "$STACK_DIR/build-gomodule.sh" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
+  # promtool checks and unit-tests the SLO alerts the planner renders.
+  "$STACK_DIR/build-gomodule.sh" promtool github.com/prometheus/prometheus "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool
   node_packages
   "$STACK_DIR/pki.sh"
   (( SECONDS - t0 > 5 )) && log "builds finished in $((SECONDS - t0)) s"
@@ -198,6 +200,7 @@ export AWS_REGION=us-east-1
 export MESHPLANE_STACK_DIR=$STATE_DIR
 export MESHPLANE_KAFKA_HOME=$KAFKA_HOME
 export MESHPLANE_HELM=$BIN_DIR/helm-$HELM_VERSION
+export MESHPLANE_PROMTOOL=$PROMTOOL_BIN
 ENV
 }
 

@@ -150,3 +150,48 @@ def test_metrics_and_health_are_served(controller, namespace):
     assert ok and int(ok.group(1)) >= 1, metrics
     assert ready and int(ready.group(1)) >= 1, metrics
     assert "meshplane_reconcile_duration_seconds_bucket" in metrics
+
+
+def test_a_policy_reports_the_products_it_applies_to_and_those_that_break_it(controller, namespace):
+    policy = f"names-{namespace}"
+    kubectl("apply", "-f", "-", input=f"""
+apiVersion: meshplane.dev/v1alpha1
+kind: GovernancePolicy
+metadata: {{ name: {policy} }}
+spec:
+  enforcement: Audit
+  appliesTo: {{ namespaces: [{namespace}] }}
+  naming: {{ productNamePattern: "^orders-[a-z]+$" }}
+""")
+    try:
+        orders = example("orders.yaml", namespace)
+        kubectl("apply", "-f", "-", input=orders)
+        kubectl("apply", "-f", "-", input=orders.replace("  name: orders\n", "  name: orders-eu\n", 1))
+
+        def status():
+            return kubectl_json("get", "governancepolicy", policy).get("status", {})
+
+        counted = wait_until(lambda: (lambda s: s if s.get("matchedProducts") == 2 else None)(status()), 90,
+                             f"GovernancePolicy {policy} to count the two products of {namespace}")
+        assert counted["nonCompliantProducts"] == 1, counted
+        assert counted["nonCompliant"] == [f"{namespace}/orders"], counted
+        ready = {c["type"]: c for c in counted["conditions"]}["Ready"]
+        assert (ready["status"], ready["reason"]) == ("True", "InForce"), ready
+        assert ready["message"] == "in force: applies to 2 products, 1 non-compliant"
+        row = kubectl("get", "governancepolicy", policy, "--no-headers").stdout.split()
+        assert row[1:4] == ["Audit", "2", "1"], row
+
+        # Stored past admission (no webhook here), an invalid policy is left out of force
+        # and its status says why instead of keeping the old counts.
+        kubectl("patch", "governancepolicy", policy, "--type=merge",
+                "-p", '{"spec":{"piiDetection":{"fieldPatterns":["("]}}}')
+        broken = wait_until(lambda: (lambda s: s if any(c["type"] == "Ready" and c["status"] == "False"
+                                                       for c in s.get("conditions", [])) else None)(status()),
+                            90, f"GovernancePolicy {policy} to report that it is not in force")
+        ready = {c["type"]: c for c in broken["conditions"]}["Ready"]
+        assert ready["reason"] == "PolicyNotInForce", ready
+        assert "spec.piiDetection.fieldPatterns[0]" in ready["message"], ready
+        assert {c["type"]: c for c in broken["conditions"]}["Stalled"]["status"] == "True"
+        assert "matchedProducts" not in broken and "nonCompliant" not in broken, broken
+    finally:
+        kubectl("delete", "governancepolicy", policy, "--ignore-not-found")

@@ -254,16 +254,20 @@ pub struct GovernancePolicyStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Products the policy currently applies to.
+    /// Products the policy currently applies to (its scope selects them); absent while
+    /// the policy is not in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_products: Option<i64>,
-    /// Products that violate the policy (would be rejected if created today).
+    /// Products with at least one finding of this policy when decided today: under
+    /// `Enforce` they would be rejected if created now, under `Audit` they get warnings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub non_compliant_products: Option<i64>,
-    /// `namespace/name` of the non-compliant products, the first hundred.
+    /// `namespace/name` of the first five non-compliant products, by name (the count is
+    /// exact; `meshplane plan` or the catalog show every finding).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_compliant: Vec<String>,
-    /// Conditions (`Ready` when the policy's patterns compile and it is in force).
+    /// Conditions: `Ready` (reason `InForce`) when the policy is valid and in force,
+    /// `Ready=False`/`Stalled=True` (reason `PolicyNotInForce`) with the cause otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
 }

@@ -8,6 +8,7 @@ pub mod iceberg;
 pub mod kafka;
 pub mod leader;
 pub mod policies;
+pub mod policy_status;
 pub mod product_status;
 pub mod s3;
 pub mod secrets;

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checks;
+pub mod compliance;
 pub mod decision;
 pub mod defaults;
 mod engine;

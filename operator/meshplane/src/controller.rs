@@ -8,6 +8,7 @@ use meshplane_effects::catalog_feed::{keep_catalog_current, SharedCatalog};
 use meshplane_effects::kafka::KafkaAdmin;
 use meshplane_effects::leader::{self, LeaseSettings};
 use meshplane_effects::policies::keep_engine_current;
+use meshplane_effects::policy_status::keep_policy_status;
 use meshplane_effects::s3::{client as s3_client, S3Settings};
 use meshplane_governance::SharedEngine;
 use meshplane_planner::{PlatformSettings, TopicMode};
@@ -289,6 +290,13 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         }
     }
     tracing::info!("controller running");
+    // Policy statuses have one writer, the replica that leads.
+    tokio::spawn(keep_policy_status(
+        client.clone(),
+        ctx.engine.clone(),
+        generation_rx.clone(),
+        std::time::Duration::from_secs(30),
+    ));
     let lost = async {
         if args.leader_elect {
             leader::hold(&client, &lease).await

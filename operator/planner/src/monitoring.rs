@@ -1,10 +1,12 @@
 //! Monitoring of a product: scrape config, SLO alerts and a Grafana dashboard.
-//! The metric names are the ones `meshplane ingest` exports.
+//! The series names are the ones `meshplane ingest` exports ([`series`]); the product's
+//! identity is attached by the ServiceMonitor's relabeling, as on any prometheus-operator
+//! cluster.
 
 use crate::external::BucketSpec;
 use crate::meta::child_meta;
 use crate::settings::PlatformSettings;
-use crate::{labels, names, product_key, PlanError};
+use crate::{labels, names, product_key, workload, PlanError};
 use k8s_openapi::api::core::v1::ConfigMap;
 use meshplane_api::duration;
 use meshplane_api::DataProduct;
@@ -24,7 +26,38 @@ pub struct Monitoring {
     pub dashboard: ConfigMap,
 }
 
-/// ServiceMonitor, PrometheusRule and dashboard ConfigMap.
+/// The label every series of a product carries in Prometheus: `<namespace>/<name>`, set
+/// by the ServiceMonitor's relabeling from the scraped Service (so `up` carries it too).
+pub const PRODUCT_SERIES_LABEL: &str = "product";
+/// The label naming the product's domain on every series.
+pub const DOMAIN_SERIES_LABEL: &str = "domain";
+
+/// The series names the rendered rules and dashboard select, all exported by the worker
+/// (`meshplane ingest`) except `up`, which Prometheus writes per target. A test in the
+/// worker crate checks each against the worker's registry.
+pub mod series {
+    /// Events consumed from the source topic.
+    pub const EVENTS_IN: &str = "meshplane_ingest_events_in_total";
+    /// Rows committed to the table.
+    pub const ROWS_WRITTEN: &str = "meshplane_ingest_rows_written_total";
+    /// Events committed to the dead letter.
+    pub const EVENTS_REJECTED: &str = "meshplane_ingest_events_rejected_total";
+    /// Messages behind the source partitions' high watermarks.
+    pub const CONSUMER_LAG: &str = "meshplane_ingest_consumer_lag";
+    /// Event time of the newest committed event (Unix seconds; 0 before the first).
+    pub const NEWEST_COMMITTED_EVENT: &str =
+        "meshplane_ingest_newest_committed_event_timestamp_seconds";
+    /// Arrival of the oldest uncommitted event to its commit (histogram).
+    pub const EVENT_TO_COMMIT: &str = "meshplane_ingest_event_to_object_seconds";
+    /// Time to encode and write a buffer's data files (histogram).
+    pub const FLUSH_DURATION: &str = "meshplane_ingest_flush_duration_seconds";
+    /// Iceberg commits.
+    pub const COMMITS: &str = "meshplane_ingest_commits_total";
+}
+
+/// ServiceMonitor, PrometheusRule and dashboard ConfigMap. Only streaming products have
+/// workers that export metrics; for the others the rules and dashboard say so instead of
+/// selecting series nothing exports.
 pub fn objects(
     product: &DataProduct,
     _settings: &PlatformSettings,
@@ -33,6 +66,13 @@ pub fn objects(
     let name = product.metadata.name.clone().unwrap_or_default();
     let key = product_key(product);
     let selector = labels::for_child(product, "ingest");
+    // Prometheus turns the Service's label `meshplane.dev/product` into this meta label.
+    let service_label = |label: &str| {
+        format!(
+            "__meta_kubernetes_service_label_{}",
+            label.replace(['.', '/', '-'], "_")
+        )
+    };
     let service_monitor = json!({
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
@@ -42,73 +82,80 @@ pub fn objects(
                 labels::PRODUCT_LABEL: selector[labels::PRODUCT_LABEL],
                 "app.kubernetes.io/component": "ingest",
             }},
-            "endpoints": [{ "port": "metrics", "path": "/metrics", "interval": "30s" }],
+            "endpoints": [{
+                "port": "metrics",
+                "path": "/metrics",
+                "interval": "30s",
+                "relabelings": [
+                    {
+                        "action": "replace",
+                        "sourceLabels": ["__meta_kubernetes_namespace", service_label(labels::PRODUCT_LABEL)],
+                        "separator": "/",
+                        "targetLabel": PRODUCT_SERIES_LABEL,
+                    },
+                    {
+                        "action": "replace",
+                        "sourceLabels": [service_label(labels::DOMAIN_LABEL)],
+                        "targetLabel": DOMAIN_SERIES_LABEL,
+                    },
+                ],
+            }],
         }
     });
 
     let slo = product.spec.slo.clone().unwrap_or_default();
-    let selector = format!("product=\"{key}\"");
-    let mut rules = vec![
-        json!({
-            "alert": "DataProductIngestionDown",
-            "expr": format!("absent(up{{{selector}}} == 1)"),
-            "for": "10m",
-            "labels": { "severity": "warning", "product": key },
-            "annotations": {
-                "summary": format!("Ingestion of {key} is not running"),
-                "description": "No ingestion worker has been scraped for 10 minutes.",
-            }
-        }),
-        json!({
-            "alert": "DataProductRejectingRecords",
-            "expr": format!(
-                "sum(rate(meshplane_ingest_events_total{{{selector},outcome=\"rejected\"}}[15m])) / clamp_min(sum(rate(meshplane_ingest_events_total{{{selector}}}[15m])), 1e-9) > {}",
-                (100.0 - slo.completeness.unwrap_or(99.0)) / 100.0
-            ),
-            "for": "15m",
-            "labels": { "severity": "warning", "product": key },
-            "annotations": {
-                "summary": format!("{key} rejects more records than its completeness SLO allows"),
-                "description": format!("Rejected records are in s3://{}/{}/.", bucket.name, bucket.dead_letter_prefix),
-            }
-        }),
-    ];
-    if let Some(freshness) = &slo.freshness {
-        let limit = duration::parse(freshness).map_err(|source| PlanError::Duration {
-            product: key.clone(),
-            field: "spec.slo.freshness",
-            source,
-        })?;
-        rules.insert(
-            0,
-            json!({
-                "alert": "DataProductFreshnessSLOBreached",
-                "expr": format!("max(meshplane_ingest_freshness_seconds{{{selector}}}) > {}", limit.as_secs()),
-                "for": "5m",
-                "labels": { "severity": "critical", "product": key, "slo": "freshness" },
-                "annotations": {
-                    "summary": format!("{key} is staler than its freshness SLO of {freshness}"),
-                    "description": "The newest event in the table is older than the product promises.",
-                }
-            }),
-        );
+    let freshness = slo
+        .freshness
+        .as_deref()
+        .map(|text| {
+            duration::parse(text)
+                .map(|limit| (text.to_string(), limit.as_secs()))
+                .map_err(|source| PlanError::Duration {
+                    product: key.clone(),
+                    field: "spec.slo.freshness",
+                    source,
+                })
+        })
+        .transpose()?;
+    let streams = workload::streams(product);
+    let rules = if streams {
+        stream_rules(&key, &slo, freshness.as_ref(), bucket)
+    } else {
+        Vec::new()
+    };
+    let groups = if rules.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({ "name": format!("meshplane.{}", key.replace('/', ".")), "rules": rules })]
+    };
+    let mut rule_meta = child_meta(product, names::child(&name, "slo"), "monitoring");
+    if !streams {
+        rule_meta
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(NOT_YET_ANNOTATION.into(), NOT_YET_SCHEDULED.into());
     }
     let prometheus_rule = json!({
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": child_meta(product, names::child(&name, "slo"), "monitoring"),
-        "spec": { "groups": [{ "name": format!("meshplane.{}", key.replace('/', ".")), "rules": rules }] }
+        "metadata": rule_meta,
+        "spec": { "groups": groups }
     });
 
     let mut meta = child_meta(product, names::child(&name, "dashboard"), "monitoring");
     meta.labels
         .get_or_insert_with(BTreeMap::new)
         .insert(DASHBOARD_LABEL.into(), "1".into());
+    let board = if streams {
+        dashboard(&key, freshness.as_ref().map(|(text, _)| text.as_str()))
+    } else {
+        not_yet_dashboard(&key)
+    };
     let dashboard = ConfigMap {
         metadata: meta,
         data: Some(BTreeMap::from([(
             format!("{}.json", names::child(&name, "dashboard")),
-            serde_json::to_string_pretty(&dashboard(&key, &slo)).expect("dashboard serializes"),
+            serde_json::to_string_pretty(&board).expect("dashboard serializes"),
         )])),
         ..ConfigMap::default()
     };
@@ -119,32 +166,181 @@ pub fn objects(
     })
 }
 
-fn panel(id: u32, title: &str, expr: String, unit: &str, x: u32, y: u32) -> Value {
+/// Annotation on monitoring that cannot measure the product yet, saying why.
+pub const NOT_YET_ANNOTATION: &str = "meshplane.dev/monitoring";
+const NOT_YET_SCHEDULED: &str = "not yet: scheduled pulls and derived products do not run \
+    yet, so nothing exports their metrics and no SLO alert is rendered";
+
+/// The selector of one product's series.
+fn product_selector(key: &str) -> String {
+    format!("{PRODUCT_SERIES_LABEL}=\"{key}\"")
+}
+
+/// Alerts on the series a product's workers export (see [`series`]).
+fn stream_rules(
+    key: &str,
+    slo: &meshplane_api::ServiceLevels,
+    freshness: Option<&(String, u64)>,
+    bucket: &BucketSpec,
+) -> Vec<Value> {
+    let sel = product_selector(key);
+    let mut rules = Vec::new();
+    if let Some((text, limit)) = freshness {
+        rules.push(json!({
+            "alert": "DataProductFreshnessSLOBreached",
+            // Measured in Prometheus from the newest committed event time, so the alert
+            // also fires when the worker is alive but commits nothing. 0 means nothing was
+            // committed yet: no freshness to judge.
+            "expr": format!(
+                "time() - max({newest}{{{sel}}}) > {limit} and max({newest}{{{sel}}}) > 0",
+                newest = series::NEWEST_COMMITTED_EVENT,
+            ),
+            "for": "5m",
+            "labels": { "severity": "critical", "product": key, "slo": "freshness" },
+            "annotations": {
+                "summary": format!("{key} is staler than its freshness SLO of {text}"),
+                "description": "The newest event committed to the table is older than the product promises.",
+            }
+        }));
+    }
+    let allowed_rejected = (100.0 - slo.completeness.unwrap_or(99.0)) / 100.0;
+    rules.push(json!({
+        "alert": "DataProductRejectingRecords",
+        "expr": format!(
+            "sum(rate({rejected}{{{sel}}}[15m])) / clamp_min(sum(rate({rejected}{{{sel}}}[15m])) + sum(rate({written}{{{sel}}}[15m])), 1e-9) > {allowed_rejected}",
+            rejected = series::EVENTS_REJECTED,
+            written = series::ROWS_WRITTEN,
+        ),
+        "for": "15m",
+        "labels": { "severity": "warning", "product": key, "slo": "completeness" },
+        "annotations": {
+            "summary": format!("{key} rejects more records than its completeness SLO allows"),
+            "description": format!("Rejected records are in s3://{}/{}/.", bucket.name, bucket.dead_letter_prefix),
+        }
+    }));
+    rules.push(json!({
+        "alert": "DataProductIngestionDown",
+        // `up` is written by Prometheus per target and carries the relabelled product.
+        "expr": format!("absent(up{{{sel}}} == 1)"),
+        "for": "10m",
+        "labels": { "severity": "warning", "product": key },
+        "annotations": {
+            "summary": format!("Ingestion of {key} is not running"),
+            "description": "No ingestion worker has been scraped successfully for 10 minutes.",
+        }
+    }));
+    rules
+}
+
+fn panel(id: u32, title: &str, exprs: &[(String, &str)], unit: &str, x: u32, y: u32) -> Value {
+    let targets: Vec<Value> = exprs
+        .iter()
+        .zip(['A', 'B', 'C'])
+        .map(|((expr, legend), ref_id)| {
+            json!({ "expr": expr, "legendFormat": legend, "refId": ref_id.to_string() })
+        })
+        .collect();
     json!({
         "id": id, "type": "timeseries", "title": title,
         "gridPos": { "x": x, "y": y, "w": 12, "h": 8 },
         "fieldConfig": { "defaults": { "unit": unit } },
-        "targets": [{ "expr": expr, "refId": "A" }],
+        "targets": targets,
     })
 }
 
-/// A Grafana dashboard: ingestion lag, throughput, rejected records, freshness against
-/// SLO, query latency.
-pub fn dashboard(key: &str, slo: &meshplane_api::ServiceLevels) -> Value {
-    let sel = format!("product=\"{key}\"");
+fn board(key: &str, panels: Vec<Value>) -> Value {
     json!({
         "title": format!("Data product {key}"),
         "uid": names::bounded(&format!("meshplane-{key}"), 40),
         "tags": ["meshplane", "data-product"],
         "schemaVersion": 39,
         "time": { "from": "now-6h", "to": "now" },
-        "panels": [
-            panel(1, "Ingestion lag (records)", format!("sum(meshplane_ingest_consumer_lag{{{sel}}})"), "short", 0, 0),
-            panel(2, "Throughput (events/s)", format!("sum by (outcome) (rate(meshplane_ingest_events_total{{{sel}}}[5m]))"), "ops", 12, 0),
-            panel(3, "Rejected records (per s)", format!("sum(rate(meshplane_ingest_events_total{{{sel},outcome=\"rejected\"}}[5m]))"), "ops", 0, 8),
-            panel(4, &format!("Freshness (SLO {})", slo.freshness.clone().unwrap_or_else(|| "none".into())), format!("max(meshplane_ingest_freshness_seconds{{{sel}}})"), "s", 12, 8),
-            panel(5, "Query latency p99", format!("histogram_quantile(0.99, sum by (le) (rate(meshplane_query_duration_seconds_bucket{{{sel}}}[5m])))"), "s", 0, 16),
-            panel(6, "File flush duration p99", format!("histogram_quantile(0.99, sum by (le) (rate(meshplane_ingest_flush_duration_seconds_bucket{{{sel}}}[5m])))"), "s", 12, 16),
-        ],
+        "panels": panels,
     })
+}
+
+/// A Grafana dashboard of a streaming product: ingestion lag, throughput, rejected
+/// records, freshness against the SLO, commit latency and file flush time. Every panel
+/// selects series the worker exports. Query latency comes with a query port (not yet).
+pub fn dashboard(key: &str, freshness_slo: Option<&str>) -> Value {
+    let sel = product_selector(key);
+    let rate = |name: &str| format!("sum(rate({name}{{{sel}}}[5m]))");
+    let p99 = |name: &str| {
+        format!("histogram_quantile(0.99, sum by (le) (rate({name}_bucket{{{sel}}}[5m])))")
+    };
+    board(
+        key,
+        vec![
+            panel(
+                1,
+                "Ingestion lag (records)",
+                &[(format!("sum({}{{{sel}}})", series::CONSUMER_LAG), "behind")],
+                "short",
+                0,
+                0,
+            ),
+            panel(
+                2,
+                "Throughput (events/s)",
+                &[
+                    (rate(series::EVENTS_IN), "consumed"),
+                    (rate(series::ROWS_WRITTEN), "committed"),
+                ],
+                "ops",
+                12,
+                0,
+            ),
+            panel(
+                3,
+                "Rejected records (per s)",
+                &[(rate(series::EVENTS_REJECTED), "rejected")],
+                "ops",
+                0,
+                8,
+            ),
+            panel(
+                4,
+                &format!("Freshness (SLO {})", freshness_slo.unwrap_or("none")),
+                &[(
+                    format!(
+                        "time() - max({}{{{sel}}} > 0)",
+                        series::NEWEST_COMMITTED_EVENT
+                    ),
+                    "age of newest committed event",
+                )],
+                "s",
+                12,
+                8,
+            ),
+            panel(
+                5,
+                "Event to commit p99",
+                &[(p99(series::EVENT_TO_COMMIT), "p99")],
+                "s",
+                0,
+                16,
+            ),
+            panel(
+                6,
+                "File flush duration p99",
+                &[(p99(series::FLUSH_DURATION), "p99")],
+                "s",
+                12,
+                16,
+            ),
+        ],
+    )
+}
+
+/// The dashboard of a product whose scheduled runs do not run yet: one text panel that
+/// says so, rather than graphs of series nothing exports.
+fn not_yet_dashboard(key: &str) -> Value {
+    board(
+        key,
+        vec![json!({
+            "id": 1, "type": "text", "title": "Not measured yet",
+            "gridPos": { "x": 0, "y": 0, "w": 24, "h": 4 },
+            "options": { "mode": "markdown", "content": NOT_YET_SCHEDULED },
+        })],
+    )
 }

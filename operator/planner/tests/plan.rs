@@ -276,18 +276,45 @@ fn planning_is_deterministic() {
 }
 
 #[test]
-fn the_freshness_slo_becomes_an_alert_and_the_dashboard_has_the_four_graphs() {
+fn the_freshness_slo_becomes_an_alert_and_the_dashboard_graphs_the_workers_series() {
     let state = plan(
         &admitted(include_str!("../../../examples/orders.yaml")),
         &PlatformSettings::default(),
     )
     .unwrap();
     let rule = object(&state, "PrometheusRule");
-    let text = rule.to_string();
-    assert!(text.contains("DataProductFreshnessSLOBreached"));
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let alerts: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    assert_eq!(
+        alerts,
+        [
+            "DataProductFreshnessSLOBreached",
+            "DataProductRejectingRecords",
+            "DataProductIngestionDown"
+        ]
+    );
+    assert_eq!(
+        rules[0]["expr"],
+        "time() - max(meshplane_ingest_newest_committed_event_timestamp_seconds{product=\"orders/orders\"}) > 600 \
+         and max(meshplane_ingest_newest_committed_event_timestamp_seconds{product=\"orders/orders\"}) > 0"
+    );
+    // completeness 99.5 %: more than 0.5 % rejected breaches it.
     assert!(
-        text.contains("meshplane_ingest_freshness_seconds{product=\\\"orders/orders\\\"}) > 600"),
-        "{text}"
+        rules[1]["expr"].as_str().unwrap().ends_with("> 0.005"),
+        "{}",
+        rules[1]["expr"]
+    );
+    // The product label comes from the scraped Service: namespace and product label.
+    let monitor = object(&state, "ServiceMonitor");
+    let relabel = &monitor["spec"]["endpoints"][0]["relabelings"][0];
+    assert_eq!(relabel["targetLabel"], "product");
+    assert_eq!(relabel["separator"], "/");
+    assert_eq!(
+        relabel["sourceLabels"],
+        serde_json::json!([
+            "__meta_kubernetes_namespace",
+            "__meta_kubernetes_service_label_meshplane_dev_product"
+        ])
     );
     let manifests = state.children.manifests();
     let dashboard = manifests
@@ -300,10 +327,38 @@ fn the_freshness_slo_becomes_an_alert_and_the_dashboard_has_the_four_graphs() {
         "Ingestion lag",
         "Throughput",
         "Rejected records",
-        "Query latency",
+        "Freshness (SLO 10m)",
+        "Event to commit p99",
     ] {
         assert!(json.contains(title), "{title}");
     }
+    // No query port exports query latency yet, so no panel claims to show it.
+    assert!(!json.contains("query"), "{json}");
+}
+
+#[test]
+fn a_scheduled_product_gets_no_alerts_and_a_dashboard_that_says_not_yet() {
+    let state = plan(
+        &admitted(include_str!("../../../examples/exchange-rates.yaml")),
+        &PlatformSettings::default(),
+    )
+    .unwrap();
+    let rule = object(&state, "PrometheusRule");
+    assert_eq!(rule["spec"]["groups"], serde_json::json!([]));
+    assert!(rule["metadata"]["annotations"]["meshplane.dev/monitoring"]
+        .as_str()
+        .unwrap()
+        .starts_with("not yet"));
+    let manifests = state.children.manifests();
+    let dashboard = manifests
+        .iter()
+        .find(|o| o["metadata"]["name"] == "exchange-rates-dashboard")
+        .unwrap();
+    let json = dashboard["data"]["exchange-rates-dashboard.json"]
+        .as_str()
+        .unwrap();
+    assert!(json.contains("Not measured yet"), "{json}");
+    assert!(!json.contains("meshplane_"), "{json}");
 }
 
 #[test]

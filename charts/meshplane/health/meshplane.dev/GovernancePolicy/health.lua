@@ -1,9 +1,8 @@
 -- Argo CD health check for meshplane.dev/GovernancePolicy (resource.customizations.health.
--- meshplane.dev_GovernancePolicy in argocd-cm; see docs/argocd.md). Meshplane writes no
--- GovernancePolicy status today: a policy the webhook admitted is valid, and one that
--- still cannot be put in force gets a PolicyNotInForce Warning Event, which a health
--- check cannot read. The API reserves status.observedGeneration and a Ready condition
--- ("the policy's patterns compile and it is in force"); they are used when present.
+-- meshplane.dev_GovernancePolicy in argocd-cm; see docs/argocd.md). The controller writes
+-- status.observedGeneration and a Ready condition (reason InForce), or Ready=False and
+-- Stalled=True (reason PolicyNotInForce) for a policy that is not in force. Without a
+-- running controller there is no status: a policy the webhook admitted is valid.
 local hs = {}
 
 local function find(conditions, type_)
