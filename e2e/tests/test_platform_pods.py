@@ -114,6 +114,8 @@ def test_orders_is_ready_with_a_running_worker_pod_and_events_land_masked(platfo
     env = {e["name"]: e.get("value") for e in workers[0]["spec"]["containers"][0]["env"]}
     assert env["MESHPLANE_S3_ENDPOINT"] == "http://s3.platform.svc.cluster.local:8333"
     assert "WorkerAvailable" in event_reasons(namespace, "orders")
+    fresh = condition(namespace, "orders", "FreshnessSLOMet")
+    assert (fresh["status"], fresh["reason"]) == ("Unknown", "NoEventYet"), fresh
 
     produce(topic, [event(i) for i in range(2000)])
     wait_for_committed(topic, plan["source"]["kafka"]["consumerGroup"], 6, 2000, 120)
@@ -121,6 +123,23 @@ def test_orders_is_ready_with_a_running_worker_pod_and_events_land_masked(platfo
     ids, rows = table_ids(namespace)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(2000))
     assert all(HEX64.match(r["customer_email"]) and HEX64.match(r["shipping_address"]) for r in rows)
+
+    # The events happened on 2026-11-27, far past the 10m freshness SLO: breached, with
+    # a Warning Event; one event from now meets it again.
+    def freshness_is(status):
+        c = condition(namespace, "orders", "FreshnessSLOMet")
+        return c if c and c["status"] == status else None
+
+    breached = wait_until(lambda: freshness_is("False"), 90, "FreshnessSLOMet=False after old events")
+    assert breached["reason"] == "FreshnessSLOBreached", breached
+    assert "older than the 10m freshness SLO" in breached["message"], breached
+    assert "FreshnessSLOBreached" in event_reasons(namespace, "orders")
+    recent = json.loads(event(2000))
+    recent["event_time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    produce(topic, [json.dumps(recent).encode()])
+    met = wait_until(lambda: freshness_is("True"), 90, "FreshnessSLOMet=True after a recent event")
+    assert met["reason"] == "WithinSLO" and recent["event_time"] in met["message"], met
+    assert "FreshnessSLOMet" in event_reasons(namespace, "orders")
 
 
 def test_a_changed_plan_rolls_the_workers_and_new_rows_follow_it(platform, namespace, s3):

@@ -24,6 +24,9 @@ pub enum ConditionType {
     IngestionReady,
     /// ServiceMonitor, PrometheusRule and dashboard are applied.
     MonitoringReady,
+    /// The newest committed event is within the product's freshness SLO (only products
+    /// with `spec.slo.freshness`; `Unknown` while it cannot be measured).
+    FreshnessSLOMet,
 }
 
 impl ConditionType {
@@ -38,6 +41,7 @@ impl ConditionType {
             ConditionType::TopicReady => "TopicReady",
             ConditionType::IngestionReady => "IngestionReady",
             ConditionType::MonitoringReady => "MonitoringReady",
+            ConditionType::FreshnessSLOMet => "FreshnessSLOMet",
         }
     }
 }
@@ -53,7 +57,21 @@ pub fn set(
     generation: Option<i64>,
     now: &Time,
 ) {
-    let status = if status { "True" } else { "False" }.to_string();
+    let status = if status { "True" } else { "False" };
+    set_status(conditions, type_, status, reason, message, generation, now);
+}
+
+/// [`set`] with any condition status (`True`, `False`, `Unknown`).
+pub fn set_status(
+    conditions: &mut Vec<Condition>,
+    type_: ConditionType,
+    status: &str,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let status = status.to_string();
     let type_ = type_.as_str();
     let previous = conditions.iter().position(|c| c.type_ == type_);
     let last_transition_time = match previous.map(|i| &conditions[i]) {

@@ -17,6 +17,7 @@ pub mod error;
 pub mod metrics;
 mod reconcile;
 mod secrets;
+pub mod slo;
 pub mod status;
 mod steps;
 mod topics;

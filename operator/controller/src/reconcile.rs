@@ -4,7 +4,8 @@
 use crate::cleanup::{clean_up, ensure_finalizer};
 use crate::context::{event, key, lock, write_status, Context};
 use crate::error::ReconcileError;
-use crate::status::{derive_status, was_provisioned, Failure, Outcome, Reports};
+use crate::slo::FreshnessSlo;
+use crate::status::{derive_status, was_provisioned, ConditionType, Failure, Outcome, Reports};
 use crate::steps::{children::children, decide::decide, storage::storage, workload::workload};
 use crate::topics::ensure_topics;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -13,7 +14,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
-use meshplane_api::{DataProduct, ProductEndpoints};
+use meshplane_api::{DataProduct, DataProductStatus, ProductEndpoints};
 use meshplane_planner::{plan, DesiredState, TopicRole};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +65,10 @@ pub async fn reconcile(
         ctx.metrics.forget(&key(&product));
         return result.map(|()| Action::await_change());
     }
-    let mut reports = Reports::default();
+    let mut reports = Reports {
+        freshness: freshness_slo(&product),
+        ..Reports::default()
+    };
     let result = match ensure_finalizer(&ctx, &product).await {
         Ok(()) => provision(&ctx, &product, &mut reports).await,
         Err(e) => Err(e),
@@ -81,8 +85,25 @@ pub async fn reconcile(
         product.metadata.generation,
         &now,
     );
+    let freshness_change = freshness_change(product.status.as_ref(), &status);
+    // The verdict changes by itself when the newest event ages past the SLO: look then.
+    let breach_in = reports.freshness.as_ref().and_then(|slo| {
+        crate::slo::freshness(
+            slo,
+            product
+                .status
+                .as_ref()
+                .and_then(|s| s.last_event_time.as_deref()),
+            &now,
+        )
+        .breach_in
+    });
     // A failed status write is itself the error to retry; otherwise the step's error is.
     let written = write_status(&ctx, &product, status).await;
+    if let (Ok(()), Some((type_, reason, message))) = (&written, freshness_change) {
+        event(&ctx, &product, type_, reason, "MeasureFreshness", message).await;
+    }
+    let resync = breach_in.map_or(RESYNC, |d| (d + Duration::from_secs(1)).min(RESYNC));
     let result = match (result, written) {
         (Err(e), Err(w)) => {
             tracing::warn!(product = %key(&product), error = %w, "failed to report a failure in the status");
@@ -124,9 +145,9 @@ pub async fn reconcile(
                 if let Some(fingerprint) = fingerprint {
                     lock(&ctx.provisioned).insert(object, (fingerprint, std::time::Instant::now()));
                 }
-                Action::requeue(RESYNC)
+                Action::requeue(resync)
             }
-            Outcome::Refreshed => Action::requeue(RESYNC),
+            Outcome::Refreshed => Action::requeue(resync),
             Outcome::Waiting => Action::requeue(WAITING),
             // A policy change re-evaluates every product; otherwise wait for a change.
             Outcome::NonCompliant => Action::await_change(),
@@ -163,6 +184,41 @@ async fn provision(
     reports.topics = Some(ensure_topics(ctx, product, &desired.topics).await?);
     reports.workload = Some(workload(ctx, product).await?);
     Ok(Some(fingerprint))
+}
+
+/// The product's freshness SLO, if it declares one that parses (admission checks it).
+fn freshness_slo(product: &DataProduct) -> Option<FreshnessSlo> {
+    let text = product.spec.slo.as_ref()?.freshness.clone()?;
+    let limit = meshplane_api::duration::parse(&text).ok()?;
+    Some(FreshnessSlo {
+        text,
+        limit,
+        streams: meshplane_planner::workload::streams(product),
+    })
+}
+
+/// The Event a change of `FreshnessSLOMet` deserves: a Warning when the SLO becomes
+/// breached, a Normal one when a breach ends. Not for the first verdict or `Unknown`.
+fn freshness_change(
+    previous: Option<&DataProductStatus>,
+    next: &DataProductStatus,
+) -> Option<(EventType, &'static str, String)> {
+    let find = |s: &DataProductStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == ConditionType::FreshnessSLOMet.as_str())
+            .cloned()
+    };
+    let after = find(next)?;
+    let before = previous.and_then(find);
+    let was = before.as_ref().map(|c| c.status.as_str());
+    match (was, after.status.as_str()) {
+        (Some("True" | "Unknown"), "False") => {
+            Some((EventType::Warning, crate::slo::BREACHED, after.message))
+        }
+        (Some("False"), "True") => Some((EventType::Normal, "FreshnessSLOMet", after.message)),
+        _ => None,
+    }
 }
 
 /// Where users find the product's data.

@@ -2,8 +2,9 @@
 //! reported. Pure: [`derive_status`] takes the previous status, the reports, the
 //! generation and the time, so every rule about conditions is tested without a cluster.
 
-use crate::conditions::set;
 pub use crate::conditions::ConditionType;
+use crate::conditions::{set, set_status};
+use crate::slo::{freshness, FreshnessSlo};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use meshplane_api::{DataProductStatus, ProductEndpoints};
 
@@ -235,6 +236,8 @@ pub struct Reports {
     pub endpoints: Option<ProductEndpoints>,
     /// The step that failed, if one did.
     pub failure: Option<Failure>,
+    /// The product's freshness SLO, judged against the stored `status.lastEventTime`.
+    pub freshness: Option<FreshnessSlo>,
 }
 
 /// How a reconcile ended, as the status says it.
@@ -276,6 +279,23 @@ pub fn derive_status(
     let provisioned_before = was_provisioned(previous, generation);
     let mut status = previous.cloned().unwrap_or_default();
     let conditions = &mut status.conditions;
+    if let Some(slo) = &reports.freshness {
+        let verdict = freshness(
+            slo,
+            previous.and_then(|p| p.last_event_time.as_deref()),
+            now,
+        );
+        set_status(
+            conditions,
+            FreshnessSLOMet,
+            verdict.status.as_str(),
+            verdict.reason,
+            verdict.message,
+            generation,
+            now,
+        );
+    }
+
     let mut put = |type_: ConditionType, value: bool, reason: &str, message: String| {
         set(conditions, type_, value, reason, message, generation, now)
     };
@@ -299,7 +319,7 @@ pub fn derive_status(
             MonitoringReady,
             true,
             "MonitoringApplied",
-            "ServiceMonitor, PrometheusRule and dashboard applied".into(),
+            "ServiceMonitor, dashboard and the SLO alerts of streaming products applied".into(),
         );
     }
     if let Some(topics) = &reports.topics {
@@ -533,6 +553,7 @@ mod tests {
             workload: Some(workers(WorkloadReason::Available)),
             endpoints: Some(ProductEndpoints::default()),
             failure: None,
+            freshness: None,
         }
     }
 
@@ -567,6 +588,45 @@ mod tests {
             condition(status, ConditionType::Reconciling),
             condition(status, ConditionType::Stalled),
         ]
+    }
+
+    #[test]
+    fn the_freshness_slo_is_judged_from_the_reported_event_time_on_every_pass() {
+        let slo = crate::slo::FreshnessSlo {
+            text: "10m".into(),
+            limit: std::time::Duration::from_secs(600),
+            streams: true,
+        };
+        let with_slo = |reports: Reports| Reports {
+            freshness: Some(slo.clone()),
+            ..reports
+        };
+        let (first, _) = derive_status(None, &with_slo(full_pass()), Some(1), &at(1_000));
+        assert_eq!(
+            condition(&first, ConditionType::FreshnessSLOMet),
+            ("Unknown", "NoEventYet")
+        );
+        // The worker reports an event time; a refresh (not a full pass) judges it.
+        let mut reported = first.clone();
+        reported.last_event_time = Some("1970-01-01T00:16:40Z".into()); // 1,000 s
+        let refreshed = with_slo(refresh(WorkloadReason::Available));
+        let (met, _) = derive_status(Some(&reported), &refreshed, Some(1), &at(1_300));
+        assert_eq!(
+            condition(&met, ConditionType::FreshnessSLOMet),
+            ("True", "WithinSLO")
+        );
+        let (breached, _) = derive_status(Some(&met), &refreshed, Some(1), &at(1_601));
+        assert_eq!(
+            condition(&breached, ConditionType::FreshnessSLOMet),
+            ("False", "FreshnessSLOBreached")
+        );
+        assert_eq!(condition(&breached, ConditionType::Ready).0, "True");
+        // No SLO declared: no condition.
+        let (none, _) = derive_status(None, &full_pass(), Some(1), &at(1_000));
+        assert!(none
+            .conditions
+            .iter()
+            .all(|c| c.type_ != ConditionType::FreshnessSLOMet.as_str()));
     }
 
     #[test]

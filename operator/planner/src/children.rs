@@ -173,8 +173,9 @@ pub struct Children {
     pub metrics_service: Service,
     /// prometheus-operator ServiceMonitor.
     pub service_monitor: Value,
-    /// prometheus-operator PrometheusRule with the SLO alerts.
-    pub slo_rules: Value,
+    /// prometheus-operator PrometheusRule with the SLO alerts; none for products whose
+    /// runs do not export metrics yet (scheduled pulls, derived products).
+    pub slo_rules: Option<Value>,
     /// Grafana dashboard ConfigMap.
     pub dashboard: ConfigMap,
 }
@@ -214,7 +215,7 @@ impl Children {
         out.extend(maintenance.as_ref().map(to_value));
         out.push(to_value(metrics_service));
         out.push(service_monitor.clone());
-        out.push(slo_rules.clone());
+        out.extend(slo_rules.clone());
         out.push(to_value(dashboard));
         out
     }

@@ -20,8 +20,8 @@ pub const DASHBOARD_LABEL: &str = "grafana_dashboard";
 pub struct Monitoring {
     /// prometheus-operator ServiceMonitor selecting the metrics Service.
     pub service_monitor: Value,
-    /// PrometheusRule with the SLO alerts.
-    pub slo_rules: Value,
+    /// PrometheusRule with the SLO alerts; none when nothing exports the product's metrics.
+    pub slo_rules: Option<Value>,
     /// Grafana dashboard.
     pub dashboard: ConfigMap,
 }
@@ -123,23 +123,17 @@ pub fn objects(
     } else {
         Vec::new()
     };
-    let groups = if rules.is_empty() {
-        Vec::new()
-    } else {
-        vec![json!({ "name": format!("meshplane.{}", key.replace('/', ".")), "rules": rules })]
-    };
-    let mut rule_meta = child_meta(product, names::child(&name, "slo"), "monitoring");
-    if !streams {
-        rule_meta
-            .annotations
-            .get_or_insert_with(BTreeMap::new)
-            .insert(NOT_YET_ANNOTATION.into(), NOT_YET_SCHEDULED.into());
-    }
-    let prometheus_rule = json!({
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PrometheusRule",
-        "metadata": rule_meta,
-        "spec": { "groups": groups }
+    // Without rules there is no PrometheusRule: its CRD requires a spec with groups.
+    let prometheus_rule = (!rules.is_empty()).then(|| {
+        json!({
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": child_meta(product, names::child(&name, "slo"), "monitoring"),
+            "spec": { "groups": [{
+                "name": format!("meshplane.{}", key.replace('/', ".")),
+                "rules": rules,
+            }] }
+        })
     });
 
     let mut meta = child_meta(product, names::child(&name, "dashboard"), "monitoring");
@@ -166,8 +160,6 @@ pub fn objects(
     })
 }
 
-/// Annotation on monitoring that cannot measure the product yet, saying why.
-pub const NOT_YET_ANNOTATION: &str = "meshplane.dev/monitoring";
 const NOT_YET_SCHEDULED: &str = "not yet: scheduled pulls and derived products do not run \
     yet, so nothing exports their metrics and no SLO alert is rendered";
 
