@@ -65,7 +65,8 @@ fn switching_the_source_from_kafka_to_batch_makes_the_deployment_an_orphan() {
     let existing: Vec<FoundChild> = before.children.manifests().iter().map(found).collect();
     let orphaned = orphans(&product, &existing, &after.children.ids());
     // The source's KafkaTopic goes too, released first: the topic keeps its data
-    // (orders retains its data, and other applications write the topic).
+    // (orders retains its data, and other applications write the topic). So do the SLO
+    // alerts: a batch pull exports no series to alert on yet.
     assert_eq!(
         orphaned,
         vec![
@@ -78,6 +79,11 @@ fn switching_the_source_from_kafka_to_batch_makes_the_deployment_an_orphan() {
                 kind: "Deployment".into(),
                 namespace: "orders".into(),
                 name: "orders-ingest".into(),
+            }),
+            Orphan::Delete(ChildId {
+                kind: "PrometheusRule".into(),
+                namespace: "orders".into(),
+                name: "orders-slo".into(),
             }),
         ]
     );
