@@ -87,17 +87,10 @@ pub async fn reconcile(
     );
     let freshness_change = freshness_change(product.status.as_ref(), &status);
     // The verdict changes by itself when the newest event ages past the SLO: look then.
-    let breach_in = reports.freshness.as_ref().and_then(|slo| {
-        crate::slo::freshness(
-            slo,
-            product
-                .status
-                .as_ref()
-                .and_then(|s| s.last_event_time.as_deref()),
-            &now,
-        )
-        .breach_in
-    });
+    let breach_in = reports
+        .freshness
+        .as_ref()
+        .and_then(|slo| crate::slo::freshness_of(slo, product.status.as_ref(), &now).breach_in);
     // A failed status write is itself the error to retry; otherwise the step's error is.
     let written = write_status(&ctx, &product, status).await;
     if let (Ok(()), Some((type_, reason, message))) = (&written, freshness_change) {
@@ -197,8 +190,9 @@ fn freshness_slo(product: &DataProduct) -> Option<FreshnessSlo> {
     })
 }
 
-/// The Event a change of `FreshnessSLOMet` deserves: a Warning when the SLO becomes
-/// breached, a Normal one when a breach ends. Not for the first verdict or `Unknown`.
+/// The Event a change of `FreshnessSLOMet` deserves: a Warning when it turns `False`
+/// (from `True` or `Unknown`), a Normal one when a breach ends (`False` → `True`). None
+/// for the first verdict or a change to `Unknown`.
 fn freshness_change(
     previous: Option<&DataProductStatus>,
     next: &DataProductStatus,

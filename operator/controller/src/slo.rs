@@ -65,6 +65,15 @@ pub struct FreshnessVerdict {
     pub breach_in: Option<Duration>,
 }
 
+/// Judges `slo` against the newest committed event time a stored status holds.
+pub fn freshness_of(
+    slo: &FreshnessSlo,
+    status: Option<&meshplane_api::DataProductStatus>,
+    now: &Time,
+) -> FreshnessVerdict {
+    freshness(slo, status.and_then(|s| s.last_event_time.as_deref()), now)
+}
+
 /// Judges `slo` against the newest committed event time (RFC 3339) at `now`.
 pub fn freshness(
     slo: &FreshnessSlo,

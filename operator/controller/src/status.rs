@@ -4,7 +4,7 @@
 
 pub use crate::conditions::ConditionType;
 use crate::conditions::{set, set_status};
-use crate::slo::{freshness, FreshnessSlo};
+use crate::slo::{freshness_of, FreshnessSlo};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use meshplane_api::{DataProductStatus, ProductEndpoints};
 
@@ -280,11 +280,7 @@ pub fn derive_status(
     let mut status = previous.cloned().unwrap_or_default();
     let conditions = &mut status.conditions;
     if let Some(slo) = &reports.freshness {
-        let verdict = freshness(
-            slo,
-            previous.and_then(|p| p.last_event_time.as_deref()),
-            now,
-        );
+        let verdict = freshness_of(slo, previous, now);
         set_status(
             conditions,
             FreshnessSLOMet,

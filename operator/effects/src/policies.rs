@@ -87,13 +87,7 @@ pub fn engine_from(in_force: &Engine, policies: &[GovernancePolicy]) -> Rebuild 
             not_in_force,
         },
         Err(error) => {
-            let unchanged = |p: &GovernancePolicy| {
-                in_force
-                    .policies()
-                    .iter()
-                    .any(|c| c.policy.metadata.name == p.metadata.name && c.policy.spec == p.spec)
-            };
-            for policy in usable.iter().filter(|p| !unchanged(p)) {
+            for policy in usable.iter().filter(|p| !in_force.enforces(p)) {
                 not_in_force.push(NotInForce {
                     policy: name(policy),
                     cause: Cause::EngineKept,

@@ -56,11 +56,7 @@ pub fn status_for(
     tally: Option<&PolicyTally>,
     now: Time,
 ) -> GovernancePolicyStatus {
-    let name = policy.metadata.name.clone().unwrap_or_default();
-    let in_force = engine
-        .policies()
-        .iter()
-        .any(|c| c.policy.metadata.name.as_deref() == Some(&name) && c.policy.spec == policy.spec);
+    let in_force = engine.enforces(policy);
     let generation = policy.metadata.generation;
     let mut conditions = if in_force {
         let tally = tally.cloned().unwrap_or_default();

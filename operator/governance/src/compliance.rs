@@ -62,19 +62,18 @@ pub fn tally(engine: &Engine, products: &[DataProduct]) -> BTreeMap<String, Poli
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meshplane_api::load::{load_all, Resource};
+    use meshplane_api::load::{load_all, load_data_product, Resource};
     use meshplane_api::GovernancePolicy;
 
-    fn resources(text: &str) -> (Vec<DataProduct>, Vec<GovernancePolicy>) {
-        let mut products = Vec::new();
-        let mut policies = Vec::new();
-        for r in load_all(text, "fixture").unwrap() {
-            match r {
-                Resource::DataProduct(p) => products.push(*p),
-                Resource::GovernancePolicy(p) => policies.push(*p),
-            }
-        }
-        (products, policies)
+    fn policies(text: &str) -> Vec<GovernancePolicy> {
+        load_all(text, "fixture")
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| match r {
+                Resource::GovernancePolicy(p) => Some(*p),
+                Resource::DataProduct(_) => None,
+            })
+            .collect()
     }
 
     const POLICIES: &str = r#"
@@ -100,13 +99,12 @@ spec:
             .replace("name: orders\n", &format!("name: {name}\n"))
             .replace("namespace: orders", &format!("namespace: {namespace}"))
             .replace("domain: orders", &format!("domain: {domain}"));
-        let (mut products, _) = resources(&text);
-        products.remove(0)
+        load_data_product(&text, "fixture").unwrap()
     }
 
     #[test]
     fn counts_matched_and_non_compliant_products_per_policy() {
-        let (_, policies) = resources(POLICIES);
+        let policies = policies(POLICIES);
         let engine = Engine::new(&policies).unwrap();
         let products = vec![
             product("sales", "sales-orders", "sales"),
@@ -126,7 +124,7 @@ spec:
 
     #[test]
     fn keeps_a_few_names_and_the_exact_count() {
-        let (_, policies) = resources(POLICIES);
+        let policies = policies(POLICIES);
         let engine = Engine::new(&policies).unwrap();
         let products: Vec<DataProduct> = (0..40)
             .map(|i| product("sales", &format!("bad{i:02}"), "sales"))

@@ -54,6 +54,13 @@ impl Engine {
         &self.policies
     }
 
+    /// Whether `policy`, as it stands (same name and spec), is one this engine decides with.
+    pub fn enforces(&self, policy: &GovernancePolicy) -> bool {
+        self.policies
+            .iter()
+            .any(|c| c.policy.metadata.name == policy.metadata.name && c.policy.spec == policy.spec)
+    }
+
     /// Decides on a product: violations, warnings, conflicts, mutations and the effective product.
     pub fn evaluate(&self, product: &DataProduct) -> Decision {
         let applicable: Vec<&CompiledPolicy> = self

@@ -3,7 +3,7 @@
 //! writes), and every label matcher names a label the series has — its own, or one the
 //! product's ServiceMonitor attaches by relabeling.
 
-use meshplane_api::load::{load_all, Resource};
+use meshplane_api::load::{load_all, load_data_product, Resource};
 use meshplane_api::{DataProduct, GovernancePolicy};
 use meshplane_governance::Engine;
 use meshplane_planner::{plan, PlatformSettings};
@@ -11,24 +11,21 @@ use meshplane_worker::metrics::Metrics;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn resources(text: &str) -> (Vec<DataProduct>, Vec<GovernancePolicy>) {
-    let mut products = Vec::new();
-    let mut policies = Vec::new();
-    for r in load_all(text, "example").unwrap() {
-        match r {
-            Resource::DataProduct(p) => products.push(*p),
-            Resource::GovernancePolicy(p) => policies.push(*p),
-        }
-    }
-    (products, policies)
+fn policies(text: &str) -> Vec<GovernancePolicy> {
+    load_all(text, "example")
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r {
+            Resource::GovernancePolicy(p) => Some(*p),
+            Resource::DataProduct(_) => None,
+        })
+        .collect()
 }
 
 fn admitted(text: &str) -> DataProduct {
-    let (mut products, _) = resources(text);
-    let (_, policies) = resources(include_str!("../../../examples/policy.yaml"));
-    let decision = Engine::new(&policies)
-        .unwrap()
-        .evaluate(&products.remove(0));
+    let product = load_data_product(text, "example").unwrap();
+    let policies = policies(include_str!("../../../examples/policy.yaml"));
+    let decision = Engine::new(&policies).unwrap().evaluate(&product);
     assert!(decision.allowed, "{:?}", decision.violations);
     decision.effective
 }

@@ -33,8 +33,9 @@ pub const PRODUCT_SERIES_LABEL: &str = "product";
 pub const DOMAIN_SERIES_LABEL: &str = "domain";
 
 /// The series names the rendered rules and dashboard select, all exported by the worker
-/// (`meshplane ingest`) except `up`, which Prometheus writes per target. A test in the
-/// worker crate checks each against the worker's registry.
+/// (`meshplane ingest`) except `up`, which Prometheus writes per target.
+/// `operator/meshplane/tests/monitoring_contract.rs` checks the rendered queries against
+/// the worker's registry.
 pub mod series {
     /// Events consumed from the source topic.
     pub const EVENTS_IN: &str = "meshplane_ingest_events_in_total";
@@ -51,8 +52,6 @@ pub mod series {
     pub const EVENT_TO_COMMIT: &str = "meshplane_ingest_event_to_object_seconds";
     /// Time to encode and write a buffer's data files (histogram).
     pub const FLUSH_DURATION: &str = "meshplane_ingest_flush_duration_seconds";
-    /// Iceberg commits.
-    pub const COMMITS: &str = "meshplane_ingest_commits_total";
 }
 
 /// ServiceMonitor, PrometheusRule and dashboard ConfigMap. Only streaming products have
