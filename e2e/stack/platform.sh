@@ -40,6 +40,24 @@ install() {
     "${kubectl[@]}" -n "$PLATFORM_NAMESPACE" rollout status deployment/meshplane-controller --timeout 3m >/dev/null
   fi
   wait_for kube-apiserver 60 "${kubectl[@]}" get validatingwebhookconfiguration meshplane
+  # Ready pods are not yet a reachable Service: the EndpointSlice and kube-proxy's rules
+  # follow a moment later, and until then the API server's calls are refused. Wait until
+  # the API server can call the webhook (an allowed or a denied dry run both prove it).
+  wait_for kube-apiserver 120 webhook_reachable
+}
+
+# webhook_reachable: a server-side dry run of a GovernancePolicy was allowed or denied by the webhook.
+webhook_reachable() {
+  local out
+  out=$("${kubectl[@]}" create --dry-run=server -o name -f - 2>&1 <<'YAML'
+apiVersion: meshplane.dev/v1alpha1
+kind: GovernancePolicy
+metadata:
+  name: meshplane-webhook-reachability-probe
+spec: {}
+YAML
+  ) && return 0
+  [[ $out == *"denied the request"* ]]
 }
 
 uninstall() {

@@ -28,8 +28,13 @@ def platform_script(*args, timeout=600):
 
 @pytest.fixture(scope="module")
 def platform():
-    platform_script("install")
-    kubectl("apply", "-f", f"{REPO}/examples/policy.yaml")
+    try:
+        platform_script("install")
+        kubectl("apply", "-f", f"{REPO}/examples/policy.yaml")
+    except BaseException:
+        # A release left behind would keep its webhook registered for the tests after this module.
+        platform_script("uninstall")
+        raise
     yield
     platform_script("uninstall")
     # The webhook's configurations are owned by its ClusterRole: helm uninstall removes
