@@ -3,6 +3,8 @@
 # k8s.io), without a Docker daemon or a registry:
 #   images.sh node        the pause (sandbox) image and CoreDNS (cached by version)
 #   images.sh meshplane   the platform's own image from target/release/meshplane
+#   images.sh monitoring  Prometheus, Alertmanager, prometheus-operator and its config
+#                         reloader, from the binaries monitoring.sh builds
 # Each image is one reproducible layer made by oci_image.py; the meshplane image has the
 # layout of the repository's Dockerfile (/usr/local/bin/meshplane, user 65532).
 source "$(dirname "$0")/lib.sh"
@@ -36,8 +38,8 @@ base_files() { # base_files DIR: users, groups, CA certificates, /tmp
   local dir=$1
   mkdir -p "$dir/etc/ssl/certs" "$dir/tmp"
   chmod 1777 "$dir/tmp"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > "$dir/etc/passwd"
-  printf 'root:x:0:\nnonroot:x:65532:\n' > "$dir/etc/group"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' > "$dir/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\nnobody:x:65534:\n' > "$dir/etc/group"
   cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/" 2>/dev/null || true
 }
 
@@ -91,8 +93,35 @@ meshplane_image() {
   log "image $MESHPLANE_IMAGE (revision $revision) imported into the node"
 }
 
+# binary_image BINARY REF NAME: an image of one static binary at /bin/NAME (its entrypoint),
+# as the upstream images lay it out, cached by the binary's version in REF.
+binary_image() {
+  local bin=$1 ref=$2 name=$3
+  [[ -x $bin ]] || die "$bin is missing: run 'e2e/stack/monitoring.sh build' first"
+  local tar="$IMAGE_DIR/${ref##*/}.tar"
+  tar=${tar/:/-}
+  if [[ ! -s $tar ]]; then
+    local root; root=$(mktemp -d)
+    base_files "$root"
+    mkdir -p "$root/bin"
+    cp "$bin" "$root/bin/$name"
+    python3 "$STACK_DIR/oci_image.py" --rootfs "$root" --ref "$ref" --out "$tar" \
+      --entrypoint "[\"/bin/$name\"]" --user 65534:65534 2>>"$LOG_DIR/images.log"
+    rm -rf "$root"
+  fi
+  import_image "$tar" "$ref"
+}
+
+monitoring_images() {
+  binary_image "$PROMETHEUS_BIN" "$PROMETHEUS_IMAGE" prometheus
+  binary_image "$ALERTMANAGER_BIN" "$ALERTMANAGER_IMAGE" alertmanager
+  binary_image "$PROMETHEUS_OPERATOR_BIN" "$PROMETHEUS_OPERATOR_IMAGE" operator
+  binary_image "$CONFIG_RELOADER_BIN" "$CONFIG_RELOADER_IMAGE" prometheus-config-reloader
+}
+
 case "${1:-}" in
   node) node_images ;;
   meshplane) meshplane_image ;;
-  *) die "usage: images.sh node|meshplane" ;;
+  monitoring) monitoring_images ;;
+  *) die "usage: images.sh node|meshplane|monitoring" ;;
 esac

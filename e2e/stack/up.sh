@@ -14,8 +14,7 @@ build() {
   "$STACK_DIR/build-kafka.sh"
   "$STACK_DIR/build-gomodule.sh" helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   "$STACK_DIR/build-gomodule.sh" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
-  # promtool checks and unit-tests the SLO alerts the planner renders.
-  "$STACK_DIR/build-gomodule.sh" promtool github.com/prometheus/prometheus "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool
+  "$STACK_DIR/monitoring.sh" build
   node_packages
   "$STACK_DIR/pki.sh"
   (( SECONDS - t0 > 5 )) && log "builds finished in $((SECONDS - t0)) s"

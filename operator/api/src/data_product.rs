@@ -584,6 +584,27 @@ pub struct DataProductStatus {
     /// The product's Apache Iceberg table in the platform's catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<ProductTable>,
+    /// The last completeness measurement (from the platform's Prometheus), judged by the
+    /// `CompletenessSLOMet` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_completeness: Option<MeasuredCompleteness>,
+}
+
+/// The share of a window's source records that passed the quality checks.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasuredCompleteness {
+    /// Rows written as a percentage of records consumed (written plus rejected), to two
+    /// decimals.
+    pub percent: f64,
+    /// Records consumed in the window.
+    pub records: u64,
+    /// Records rejected to the dead letter in the window.
+    pub rejected: u64,
+    /// The window, e.g. `1h`.
+    pub window: String,
+    /// RFC 3339 time the window ended.
+    pub measured_at: String,
 }
 
 /// Where engines open the product's table, and its state when last looked at.

@@ -27,6 +27,10 @@ pub enum ConditionType {
     /// The newest committed event is within the product's freshness SLO (only products
     /// with `spec.slo.freshness`; `Unknown` while it cannot be measured).
     FreshnessSLOMet,
+    /// The share of the last hour's records that passed the quality checks meets the
+    /// product's completeness SLO (only products with `spec.slo.completeness`; `Unknown`
+    /// while it cannot be measured).
+    CompletenessSLOMet,
 }
 
 impl ConditionType {
@@ -42,6 +46,7 @@ impl ConditionType {
             ConditionType::IngestionReady => "IngestionReady",
             ConditionType::MonitoringReady => "MonitoringReady",
             ConditionType::FreshnessSLOMet => "FreshnessSLOMet",
+            ConditionType::CompletenessSLOMet => "CompletenessSLOMet",
         }
     }
 }

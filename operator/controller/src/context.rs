@@ -36,6 +36,9 @@ pub struct Context {
     /// The Iceberg catalog products' tables are created in; `None`: not configured (no
     /// tables are created and the status says so).
     pub tables: Option<TableCatalog>,
+    /// The platform's Prometheus, read for the products' completeness; `None`: not
+    /// configured (completeness is not measured and the status says so).
+    pub prometheus: Option<meshplane_effects::prometheus::Prometheus>,
     /// Reconciles running at once.
     pub concurrency: u16,
     /// Prometheus metrics.
@@ -81,6 +84,7 @@ impl Context {
             kafka,
             credentials,
             tables: None,
+            prometheus: None,
             concurrency: 16,
             recorder,
             metrics: crate::metrics::Metrics::default(),
@@ -107,6 +111,15 @@ impl Context {
     /// The same context creating tables in `tables`.
     pub fn with_tables(mut self, tables: TableCatalog) -> Self {
         self.tables = Some(tables);
+        self
+    }
+
+    /// The same context measuring completeness from `prometheus`.
+    pub fn with_prometheus(
+        mut self,
+        prometheus: meshplane_effects::prometheus::Prometheus,
+    ) -> Self {
+        self.prometheus = Some(prometheus);
         self
     }
 

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod cleanup;
+pub mod completeness;
 pub mod conditions;
 pub mod context;
 pub mod error;

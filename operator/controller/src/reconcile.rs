@@ -2,6 +2,7 @@
 //! the status derived from the reports in one place ([`crate::status::derive_status`]).
 
 use crate::cleanup::{clean_up, ensure_finalizer};
+use crate::completeness::CompletenessSlo;
 use crate::context::{event, key, lock, write_status, Context};
 use crate::error::ReconcileError;
 use crate::slo::FreshnessSlo;
@@ -65,8 +66,13 @@ pub async fn reconcile(
         ctx.metrics.forget(&key(&product));
         return result.map(|()| Action::await_change());
     }
+    let completeness_slo = completeness_slo(&product);
     let mut reports = Reports {
         freshness: freshness_slo(&product),
+        completeness: match &completeness_slo {
+            Some(slo) => Some(measure_completeness(&ctx, &product, slo).await),
+            None => None,
+        },
         ..Reports::default()
     };
     let result = match ensure_finalizer(&ctx, &product).await {
@@ -85,7 +91,18 @@ pub async fn reconcile(
         product.metadata.generation,
         &now,
     );
-    let freshness_change = freshness_change(product.status.as_ref(), &status);
+    let freshness_change = slo_change(
+        product.status.as_ref(),
+        &status,
+        ConditionType::FreshnessSLOMet,
+        crate::slo::BREACHED,
+    );
+    let completeness_change = slo_change(
+        product.status.as_ref(),
+        &status,
+        ConditionType::CompletenessSLOMet,
+        crate::completeness::BREACHED,
+    );
     // The verdict changes by itself when the newest event ages past the SLO: look then.
     let breach_in = reports
         .freshness
@@ -96,7 +113,23 @@ pub async fn reconcile(
     if let (Ok(()), Some((type_, reason, message))) = (&written, freshness_change) {
         event(&ctx, &product, type_, reason, "MeasureFreshness", message).await;
     }
-    let resync = breach_in.map_or(RESYNC, |d| (d + Duration::from_secs(1)).min(RESYNC));
+    if let (Ok(()), Some((type_, reason, message))) = (&written, completeness_change) {
+        event(
+            &ctx,
+            &product,
+            type_,
+            reason,
+            "MeasureCompleteness",
+            message,
+        )
+        .await;
+    }
+    let mut resync = breach_in.map_or(RESYNC, |d| (d + Duration::from_secs(1)).min(RESYNC));
+    // Measured completeness moves with the data: measure again next period.
+    if ctx.prometheus.is_some() && completeness_slo.as_ref().is_some_and(|slo| slo.streams) {
+        let period = Duration::from_secs(crate::completeness::EVERY_SECONDS.unsigned_abs());
+        resync = resync.min(period);
+    }
     let result = match (result, written) {
         (Err(e), Err(w)) => {
             tracing::warn!(product = %key(&product), error = %w, "failed to report a failure in the status");
@@ -190,27 +223,67 @@ fn freshness_slo(product: &DataProduct) -> Option<FreshnessSlo> {
     })
 }
 
-/// The Event a change of `FreshnessSLOMet` deserves: a Warning when it turns `False`
-/// (from `True` or `Unknown`), a Normal one when a breach ends (`False` → `True`). None
-/// for the first verdict or a change to `Unknown`.
-fn freshness_change(
+/// The product's completeness SLO, if it declares one.
+fn completeness_slo(product: &DataProduct) -> Option<CompletenessSlo> {
+    let target_percent = product.spec.slo.as_ref()?.completeness?;
+    Some(CompletenessSlo {
+        target_percent,
+        streams: meshplane_planner::workload::streams(product),
+    })
+}
+
+/// Asks the platform's Prometheus for the product's rejected and written records of the
+/// window, evaluated at the start of the current period.
+async fn measure_completeness(
+    ctx: &Context,
+    product: &DataProduct,
+    slo: &CompletenessSlo,
+) -> crate::completeness::CompletenessVerdict {
+    use crate::completeness::{completeness, evaluation_time, queries, Measurement};
+    let measurement = match (&ctx.prometheus, slo.streams) {
+        (None, _) => Measurement::NoPrometheus,
+        // Not asked: the verdict says it is not measured.
+        (Some(_), false) => Measurement::NoPrometheus,
+        (Some(prometheus), true) => {
+            let at = evaluation_time(Timestamp::now().as_second());
+            let (rejected, written) = queries(&key(product));
+            match (
+                prometheus.scalar_at(&rejected, at).await,
+                prometheus.scalar_at(&written, at).await,
+            ) {
+                (Ok(rejected), Ok(written)) => Measurement::Counts {
+                    rejected,
+                    written,
+                    at,
+                },
+                (Err(e), _) | (_, Err(e)) => Measurement::Failed(e.to_string()),
+            }
+        }
+    };
+    completeness(slo, &measurement)
+}
+
+/// The Event a change of an SLO condition deserves: a Warning `breached` when it turns
+/// `False` (from `True` or `Unknown`), a Normal one named after the condition when a
+/// breach ends (`False` → `True`). None for the first verdict or a change to `Unknown`.
+fn slo_change(
     previous: Option<&DataProductStatus>,
     next: &DataProductStatus,
+    type_: ConditionType,
+    breached: &'static str,
 ) -> Option<(EventType, &'static str, String)> {
     let find = |s: &DataProductStatus| {
         s.conditions
             .iter()
-            .find(|c| c.type_ == ConditionType::FreshnessSLOMet.as_str())
+            .find(|c| c.type_ == type_.as_str())
             .cloned()
     };
     let after = find(next)?;
     let before = previous.and_then(find);
     let was = before.as_ref().map(|c| c.status.as_str());
     match (was, after.status.as_str()) {
-        (Some("True" | "Unknown"), "False") => {
-            Some((EventType::Warning, crate::slo::BREACHED, after.message))
-        }
-        (Some("False"), "True") => Some((EventType::Normal, "FreshnessSLOMet", after.message)),
+        (Some("True" | "Unknown"), "False") => Some((EventType::Warning, breached, after.message)),
+        (Some("False"), "True") => Some((EventType::Normal, type_.as_str(), after.message)),
         _ => None,
     }
 }

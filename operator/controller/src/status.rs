@@ -2,6 +2,7 @@
 //! reported. Pure: [`derive_status`] takes the previous status, the reports, the
 //! generation and the time, so every rule about conditions is tested without a cluster.
 
+use crate::completeness::CompletenessVerdict;
 pub use crate::conditions::ConditionType;
 use crate::conditions::{set, set_status};
 use crate::slo::{freshness_of, FreshnessSlo};
@@ -238,6 +239,8 @@ pub struct Reports {
     pub failure: Option<Failure>,
     /// The product's freshness SLO, judged against the stored `status.lastEventTime`.
     pub freshness: Option<FreshnessSlo>,
+    /// The product's completeness SLO, judged against what Prometheus measured.
+    pub completeness: Option<CompletenessVerdict>,
 }
 
 /// How a reconcile ended, as the status says it.
@@ -292,6 +295,23 @@ pub fn derive_status(
         );
     }
 
+    if let Some(verdict) = &reports.completeness {
+        set_status(
+            conditions,
+            CompletenessSLOMet,
+            verdict.status.as_str(),
+            verdict.reason,
+            verdict.message.clone(),
+            generation,
+            now,
+        );
+        // An unanswered query keeps the last measurement (its time says how old it is).
+        if verdict.measured.is_some() {
+            status.measured_completeness = verdict.measured.clone();
+        }
+    }
+
+    let conditions = &mut status.conditions;
     let mut put = |type_: ConditionType, value: bool, reason: &str, message: String| {
         set(conditions, type_, value, reason, message, generation, now)
     };
@@ -550,6 +570,7 @@ mod tests {
             endpoints: Some(ProductEndpoints::default()),
             failure: None,
             freshness: None,
+            completeness: None,
         }
     }
 
@@ -584,6 +605,47 @@ mod tests {
             condition(status, ConditionType::Reconciling),
             condition(status, ConditionType::Stalled),
         ]
+    }
+
+    #[test]
+    fn completeness_is_a_condition_with_its_measurement_kept_while_prometheus_is_away() {
+        use crate::completeness::{completeness, CompletenessSlo, Measurement};
+        let slo = CompletenessSlo {
+            target_percent: 99.5,
+            streams: true,
+        };
+        let with = |measurement: Measurement| Reports {
+            completeness: Some(completeness(&slo, &measurement)),
+            ..refresh(WorkloadReason::Available)
+        };
+        let measured = Measurement::Counts {
+            rejected: Some(10.0),
+            written: Some(990.0),
+            at: 3_600,
+        };
+        let (breached, _) = derive_status(None, &with(measured), Some(1), &at(3_650));
+        assert_eq!(
+            condition(&breached, ConditionType::CompletenessSLOMet),
+            ("False", "CompletenessSLOBreached")
+        );
+        let kept = breached.measured_completeness.clone().unwrap();
+        assert_eq!(
+            (kept.percent, kept.records, kept.rejected),
+            (99.0, 1000, 10)
+        );
+        let down = with(Measurement::Failed("connection refused".into()));
+        let (unknown, _) = derive_status(Some(&breached), &down, Some(1), &at(3_700));
+        assert_eq!(
+            condition(&unknown, ConditionType::CompletenessSLOMet),
+            ("Unknown", "PrometheusUnavailable")
+        );
+        assert_eq!(unknown.measured_completeness, Some(kept));
+        // No SLO declared: no condition.
+        let (none, _) = derive_status(None, &refresh(WorkloadReason::Available), Some(1), &at(1));
+        assert!(none
+            .conditions
+            .iter()
+            .all(|c| c.type_ != ConditionType::CompletenessSLOMet.as_str()));
     }
 
     #[test]

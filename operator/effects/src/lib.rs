@@ -10,6 +10,7 @@ pub mod leader;
 pub mod policies;
 pub mod policy_status;
 pub mod product_status;
+pub mod prometheus;
 pub mod s3;
 pub mod secrets;
 pub mod strimzi;

@@ -73,6 +73,15 @@ pub struct ControllerArgs {
     /// holds written, uncommitted files.
     #[arg(long, default_value = "7d", value_parser = duration_text)]
     maintenance_orphan_age: String,
+    /// How long every SLO alert's condition must hold before it fires (e.g. `2m`); empty:
+    /// each alert's own (freshness 5m, rejecting records 15m, ingestion down 10m).
+    #[arg(long, default_value = "", value_parser = optional_duration_text)]
+    alert_for: String,
+    /// The platform's Prometheus (e.g. `http://prometheus-operated.monitoring:9090`),
+    /// from which the products' completeness is measured; empty: not measured, and the
+    /// `CompletenessSLOMet` condition says so.
+    #[arg(long, env = "MESHPLANE_PROMETHEUS_URL", default_value = "")]
+    prometheus_url: String,
     /// Prefix of every bucket name.
     #[arg(long, default_value = "meshplane")]
     bucket_prefix: String,
@@ -240,6 +249,7 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         maintenance_schedule: args.maintenance_schedule,
         maintenance_keep_snapshots: args.maintenance_keep_snapshots,
         maintenance_orphan_age: args.maintenance_orphan_age,
+        alert_for: args.alert_for,
         ..PlatformSettings::default()
     };
     let engine = Arc::new(SharedEngine::default());
@@ -265,6 +275,11 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
     ctx.concurrency = args.concurrency;
     if let Some(tables) = tables {
         ctx = ctx.with_tables(tables);
+    }
+    if !args.prometheus_url.is_empty() {
+        ctx = ctx.with_prometheus(meshplane_effects::prometheus::Prometheus::new(
+            &args.prometheus_url,
+        ));
     }
     let ctx = Arc::new(ctx);
     // Started after the policies in force are known, so ready from the start.
@@ -335,6 +350,13 @@ fn duration_text(text: &str) -> Result<String, String> {
     meshplane_api::duration::parse(text)
         .map(|_| text.to_string())
         .map_err(|e| e.to_string())
+}
+
+fn optional_duration_text(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    duration_text(text)
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub mod series {
 /// selecting series nothing exports.
 pub fn objects(
     product: &DataProduct,
-    _settings: &PlatformSettings,
+    settings: &PlatformSettings,
     bucket: &BucketSpec,
 ) -> Result<Monitoring, PlanError> {
     let name = product.metadata.name.clone().unwrap_or_default();
@@ -84,7 +84,7 @@ pub fn objects(
             "endpoints": [{
                 "port": "metrics",
                 "path": "/metrics",
-                "interval": "30s",
+                // No interval of its own: the platform's Prometheus decides (`scrapeInterval`).
                 "relabelings": [
                     {
                         "action": "replace",
@@ -118,7 +118,13 @@ pub fn objects(
         .transpose()?;
     let streams = workload::streams(product);
     let rules = if streams {
-        stream_rules(&key, &slo, freshness.as_ref(), bucket)
+        let identity = AlertIdentity {
+            key: &key,
+            namespace: product.metadata.namespace.as_deref().unwrap_or_default(),
+            support: slo.support.as_deref(),
+            pending: (!settings.alert_for.is_empty()).then_some(settings.alert_for.as_str()),
+        };
+        stream_rules(&identity, &slo, freshness.as_ref(), bucket)
     } else {
         Vec::new()
     };
@@ -167,13 +173,51 @@ fn product_selector(key: &str) -> String {
     format!("{PRODUCT_SERIES_LABEL}=\"{key}\"")
 }
 
+/// What every alert of a product carries besides its own labels.
+struct AlertIdentity<'a> {
+    /// `namespace/name`.
+    key: &'a str,
+    /// The product's namespace: Alertmanager configurations scoped to a namespace match on it.
+    namespace: &'a str,
+    /// `spec.slo.support`: Alertmanager routes on it to the team's receiver.
+    support: Option<&'a str>,
+    /// The platform's `for` for every alert; `None`: each alert's own default.
+    pending: Option<&'a str>,
+}
+
+impl AlertIdentity<'_> {
+    fn labels(&self, severity: &str, slo: Option<&str>) -> Value {
+        let mut labels = json!({
+            "severity": severity,
+            PRODUCT_SERIES_LABEL: self.key,
+            "namespace": self.namespace,
+        });
+        if let Some(slo) = slo {
+            labels["slo"] = json!(slo);
+        }
+        if let Some(team) = self.support {
+            labels[SUPPORT_ALERT_LABEL] = json!(team);
+        }
+        labels
+    }
+
+    fn pending_for<'a>(&'a self, default: &'a str) -> &'a str {
+        self.pending.unwrap_or(default)
+    }
+}
+
+/// The alert label naming who is paged: the product's `spec.slo.support`, on which the
+/// platform's Alertmanager routes.
+pub const SUPPORT_ALERT_LABEL: &str = "support";
+
 /// Alerts on the series a product's workers export (see [`series`]).
 fn stream_rules(
-    key: &str,
+    who: &AlertIdentity<'_>,
     slo: &meshplane_api::ServiceLevels,
     freshness: Option<&(String, u64)>,
     bucket: &BucketSpec,
 ) -> Vec<Value> {
+    let key = who.key;
     let sel = product_selector(key);
     let mut rules = Vec::new();
     if let Some((text, limit)) = freshness {
@@ -186,8 +230,8 @@ fn stream_rules(
                 "time() - max({newest}{{{sel}}}) > {limit} and max({newest}{{{sel}}}) > 0",
                 newest = series::NEWEST_COMMITTED_EVENT,
             ),
-            "for": "5m",
-            "labels": { "severity": "critical", "product": key, "slo": "freshness" },
+            "for": who.pending_for("5m"),
+            "labels": who.labels("critical", Some("freshness")),
             "annotations": {
                 "summary": format!("{key} is staler than its freshness SLO of {text}"),
                 "description": "The newest event committed to the table is older than the product promises.",
@@ -202,8 +246,8 @@ fn stream_rules(
             rejected = series::EVENTS_REJECTED,
             written = series::ROWS_WRITTEN,
         ),
-        "for": "15m",
-        "labels": { "severity": "warning", "product": key, "slo": "completeness" },
+        "for": who.pending_for("15m"),
+        "labels": who.labels("warning", Some("completeness")),
         "annotations": {
             "summary": format!("{key} rejects more records than its completeness SLO allows"),
             "description": format!("Rejected records are in s3://{}/{}/.", bucket.name, bucket.dead_letter_prefix),
@@ -213,11 +257,11 @@ fn stream_rules(
         "alert": "DataProductIngestionDown",
         // `up` is written by Prometheus per target and carries the relabelled product.
         "expr": format!("absent(up{{{sel}}} == 1)"),
-        "for": "10m",
-        "labels": { "severity": "warning", "product": key },
+        "for": who.pending_for("10m"),
+        "labels": who.labels("warning", None),
         "annotations": {
             "summary": format!("Ingestion of {key} is not running"),
-            "description": "No ingestion worker has been scraped successfully for 10 minutes.",
+            "description": format!("No ingestion worker has been scraped successfully for {}.", who.pending_for("10m")),
         }
     }));
     rules

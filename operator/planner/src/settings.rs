@@ -76,6 +76,9 @@ pub struct PlatformSettings {
     /// Age after which files no snapshot references are removed, e.g. `7d`; longer than
     /// any worker holds a written, uncommitted file.
     pub maintenance_orphan_age: String,
+    /// How long every SLO alert's condition must hold before it fires (Prometheus `for`,
+    /// e.g. `2m`); empty: each alert's own (freshness 5m, rejecting 15m, ingestion down 10m).
+    pub alert_for: String,
 }
 
 impl Default for PlatformSettings {
@@ -109,6 +112,7 @@ impl Default for PlatformSettings {
             maintenance_schedule: "30 * * * *".into(),
             maintenance_keep_snapshots: "7d".into(),
             maintenance_orphan_age: "7d".into(),
+            alert_for: String::new(),
         }
     }
 }

@@ -337,6 +337,43 @@ fn the_freshness_slo_becomes_an_alert_and_the_dashboard_graphs_the_workers_serie
 }
 
 #[test]
+fn every_alert_names_its_product_namespace_and_support_and_waits_the_platforms_for() {
+    let orders = admitted(include_str!("../../../examples/orders.yaml"));
+    let rules_of = |settings: &PlatformSettings| {
+        let state = plan(&orders, settings).unwrap();
+        object(&state, "PrometheusRule")["spec"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let defaults = rules_of(&PlatformSettings::default());
+    let pending: Vec<&str> = defaults
+        .iter()
+        .map(|r| r["for"].as_str().unwrap())
+        .collect();
+    assert_eq!(pending, ["5m", "15m", "10m"]);
+    for rule in &defaults {
+        let labels = &rule["labels"];
+        assert_eq!(labels["product"], "orders/orders", "{rule}");
+        assert_eq!(labels["namespace"], "orders", "{rule}");
+        // Alertmanager routes on it to the team the product's SLO names.
+        assert_eq!(labels["support"], "#orders-oncall", "{rule}");
+    }
+    let short = PlatformSettings {
+        alert_for: "10s".into(),
+        ..PlatformSettings::default()
+    };
+    assert!(rules_of(&short).iter().all(|r| r["for"] == "10s"));
+    // Prometheus's own scrape interval applies: the ServiceMonitor sets none.
+    let state = plan(&orders, &PlatformSettings::default()).unwrap();
+    let monitor = object(&state, "ServiceMonitor");
+    assert!(
+        monitor["spec"]["endpoints"][0].get("interval").is_none(),
+        "{monitor}"
+    );
+}
+
+#[test]
 fn a_scheduled_product_gets_no_alerts_and_a_dashboard_that_says_not_yet() {
     let state = plan(
         &admitted(include_str!("../../../examples/exchange-rates.yaml")),

@@ -1,0 +1,249 @@
+"""The products' monitoring against the cluster's real monitoring: prometheus-operator,
+Prometheus and Alertmanager run as pods (e2e/stack/monitoring.sh), and Prometheus picks up
+every product's ServiceMonitor and PrometheusRule as on a user's cluster. The Orders
+worker pod is scraped with the product's labels, every panel of its dashboard returns
+series, its freshness alert fires when events stop, is delivered by Alertmanager to the
+receiver its `slo.support` names and resolves when events flow again, and malformed
+events fire the rejected-records alert. The controller reads the same series back into
+`CompletenessSLOMet` (True, then False with the measurement, Unknown while Prometheus is
+scaled to zero). The platform runs with every alert's `for` shortened
+(`controller.monitoring.alertFor`); the product's freshness SLO is 30 s."""
+import http.server
+import json
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import yaml
+
+from conftest import REPO, event_reasons, example, kubectl, kubectl_json, require_env, wait_until
+from ingest_support import committed_total, event, produce
+
+PLATFORM_NAMESPACE = "meshplane-system"
+SUPPORT = "#orders-oncall"
+PROMETHEUS = "/api/v1/namespaces/monitoring/services/http:prometheus-operated:web/proxy"
+# As the controller pod reaches it, through cluster DNS.
+PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc.cluster.local:9090"
+
+
+def stack_script(name, *args, timeout=900):
+    proc = subprocess.run(["bash", f"{REPO}/e2e/stack/{name}", *args], capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"{name} {' '.join(args)} failed: {proc.stdout}\n{proc.stderr}"
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """An Alertmanager webhook receiver: keeps every notification it is sent, by path."""
+
+    def __init__(self, address):
+        self.notifications = []
+        self.lock = threading.Lock()
+        super().__init__(address, ReceiverHandler)
+
+    def received(self, path):
+        with self.lock:
+            return [n for p, n in self.notifications if p == path]
+
+
+class ReceiverHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.lock:
+            self.server.notifications.append((self.path, json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = Receiver((require_env("MESHPLANE_NODE_IP"), 0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def monitoring(receiver, tmp_path_factory):
+    """The cluster's monitoring and the platform, both installed for this module only."""
+    host, port = receiver.server_address
+    team = SUPPORT.lstrip("#")
+    routes = tmp_path_factory.mktemp("alertmanager") / "alertmanager.yaml"
+    # A platform team's routes: by the `support` label every SLO alert carries.
+    routes.write_text(yaml.safe_dump({
+        "route": {"receiver": "unrouted", "group_by": ["alertname", "product"], "group_wait": "1s",
+                  "group_interval": "5s", "repeat_interval": "1h",
+                  "routes": [{"matchers": [f'support="{SUPPORT}"'], "receiver": team}]},
+        "receivers": [{"name": "unrouted"},
+                      {"name": team, "webhook_configs": [{"url": f"http://{host}:{port}/{team}",
+                                                          "send_resolved": True}]}],
+    }))
+    try:
+        stack_script("monitoring.sh", "up", str(routes))
+        stack_script("platform.sh", "install", "--set", "controller.monitoring.alertFor=10s",
+                     "--set", f"controller.monitoring.prometheusUrl={PROMETHEUS_URL}", timeout=600)
+        kubectl("apply", "-f", f"{REPO}/examples/policy.yaml")
+    except BaseException:
+        teardown()
+        raise
+    yield f"/{team}"
+    teardown()
+
+
+def teardown():
+    stack_script("platform.sh", "uninstall", timeout=600)
+    stack_script("monitoring.sh", "down", timeout=600)
+
+
+def prometheus(path, **params):
+    """GET on Prometheus's HTTP API through the API server's service proxy."""
+    query = urllib.parse.urlencode(params)
+    out = kubectl("get", "--raw", f"{PROMETHEUS}/api/v1/{path}" + (f"?{query}" if query else "")).stdout
+    body = json.loads(out)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def series(expr):
+    return prometheus("query", query=expr)["result"]
+
+
+def alerts(name, product, state):
+    return [a for a in prometheus("alerts")["alerts"]
+            if a["labels"].get("alertname") == name and a["labels"].get("product") == product
+            and a["state"] == state]
+
+
+def notified(receiver, path, name, product, status):
+    """Notifications the receiver got for the alert with `status` (firing or resolved)."""
+    return [a for n in receiver.received(path) for a in n["alerts"]
+            if a["labels"].get("alertname") == name and a["labels"].get("product") == product
+            and a["status"] == status]
+
+
+def slo_condition(orders, type_, status):
+    product = kubectl_json("-n", orders["namespace"], "get", "dataproduct", "orders")
+    found = [c for c in product.get("status", {}).get("conditions", []) if c["type"] == type_]
+    return found[0] if found and found[0]["status"] == status else None
+
+
+def now_event(i):
+    e = json.loads(event(i))
+    e["event_time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return json.dumps(e).encode()
+
+
+@pytest.fixture(scope="module")
+def orders(monitoring):
+    """The Orders example in its own namespace, freshness SLO 30 s, committing every 5 s."""
+    namespace = f"t-{uuid.uuid4().hex[:10]}"
+    kubectl("create", "namespace", namespace)
+    topic = f"orders.events.{uuid.uuid4().hex[:8]}"
+    text = example("orders.yaml", namespace).replace("topic: orders.events", f"topic: {topic}")
+    text = text.replace("updateInterval: 5m", "updateInterval: 5s").replace("freshness: 10m", "freshness: 30s")
+    assert "freshness: 30s" in text and f'support: "{SUPPORT}"' in text
+    kubectl("apply", "-f", "-", input=text)
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=180s")
+    group = kubectl_json("-n", namespace, "get", "configmap", "orders-ingest-plan")["data"]["plan.json"]
+    group = json.loads(group)["source"]["kafka"]["consumerGroup"]
+    yield {"namespace": namespace, "topic": topic, "group": group, "product": f"{namespace}/orders"}
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_prometheus_scrapes_the_worker_pod_and_every_dashboard_panel_has_data(orders):
+    product = orders["product"]
+    produce(orders["topic"], [now_event(i) for i in range(2000)])
+    wait_until(lambda: committed_total(orders["topic"], orders["group"], 6) >= 2000, 180,
+               "the worker pod to commit 2000 events")
+    # The ServiceMonitor's relabeling puts the product and its domain on `up` and on
+    # every series of the worker.
+    up = wait_until(lambda: series(f'up{{product="{product}"}} == 1'), 180,
+                    f"Prometheus to scrape the worker of {product}")
+    assert up[0]["metric"]["domain"] == "orders" and up[0]["metric"]["namespace"] == orders["namespace"], up
+    board = kubectl_json("-n", orders["namespace"], "get", "configmap", "orders-dashboard")["data"]
+    panels = json.loads(next(iter(board.values())))["panels"]
+    exprs = [(p["title"], t["expr"]) for p in panels for t in p.get("targets", [])]
+    assert len(exprs) >= 6, exprs
+    # Rates and quantiles need two scrapes after the commits: wait for each.
+    for title, expr in exprs:
+        wait_until(lambda: series(expr), 120, f"panel {title!r} ({expr}) to return series")
+    # The controller reads the same series back: every record passed.
+    met = wait_until(lambda: slo_condition(orders, "CompletenessSLOMet", "True"), 180,
+                     "CompletenessSLOMet=True from Prometheus")
+    assert met["reason"] == "WithinSLO" and "100.00 %" in met["message"], met
+
+
+def test_the_freshness_alert_fires_reaches_the_support_receiver_and_resolves(orders, monitoring, receiver):
+    product = orders["product"]
+    name = "DataProductFreshnessSLOBreached"
+    produce(orders["topic"], [now_event(10_000 + i) for i in range(10)])
+    # No more events: 30 s after the newest, held 10 s, the alert fires.
+    firing = wait_until(lambda: alerts(name, product, "firing"), 240, f"{name} to fire in Prometheus")
+    assert firing[0]["labels"]["support"] == SUPPORT and firing[0]["labels"]["slo"] == "freshness", firing
+    delivered = wait_until(lambda: notified(receiver, monitoring, name, product, "firing"), 120,
+                           f"Alertmanager to deliver {name} to the {SUPPORT} receiver")
+    assert delivered[0]["labels"]["namespace"] == orders["namespace"], delivered
+    # Events flow again: the newest committed event is recent, the alert resolves.
+    stop = threading.Event()
+
+    def keep_producing():
+        i = 20_000
+        while not stop.is_set():
+            produce(orders["topic"], [now_event(i)])
+            i += 1
+            stop.wait(2)
+
+    producer = threading.Thread(target=keep_producing, daemon=True)
+    producer.start()
+    try:
+        wait_until(lambda: notified(receiver, monitoring, name, product, "resolved"), 240,
+                   f"Alertmanager to send {name} resolved")
+        assert not alerts(name, product, "firing")
+    finally:
+        stop.set()
+        producer.join(30)
+
+
+def test_malformed_events_fire_the_rejected_records_alert(orders, monitoring, receiver):
+    product = orders["product"]
+    name = "DataProductRejectingRecords"
+    # About 8 % of the last 15 minutes' records rejected, against a completeness SLO of 99.5 %.
+    produce(orders["topic"], [now_event(30_000 + i) for i in range(100)] + [b"{not json"] * 200)
+    firing = wait_until(lambda: alerts(name, product, "firing"), 240, f"{name} to fire in Prometheus")
+    assert firing[0]["labels"]["slo"] == "completeness", firing
+    wait_until(lambda: notified(receiver, monitoring, name, product, "firing"), 120,
+               f"Alertmanager to deliver {name} to the {SUPPORT} receiver")
+    # The controller measures the same: breached, with the measurement in the status and
+    # a Warning Event.
+    breached = wait_until(lambda: slo_condition(orders, "CompletenessSLOMet", "False"), 180,
+                          "CompletenessSLOMet=False from Prometheus")
+    assert breached["reason"] == "CompletenessSLOBreached", breached
+    measured = kubectl_json("-n", orders["namespace"], "get", "dataproduct", "orders")["status"]
+    measured = measured["measuredCompleteness"]
+    assert measured["rejected"] >= 150 and measured["percent"] < 99.5 and measured["window"] == "1h", measured
+    assert "CompletenessSLOBreached" in event_reasons(orders["namespace"], "orders")
+
+
+def test_without_prometheus_completeness_is_unknown_and_nothing_blocks(orders):
+    kubectl("-n", "monitoring", "patch", "prometheus", "meshplane", "--type", "merge",
+            "-p", '{"spec":{"replicas":0}}')
+    try:
+        unknown = wait_until(lambda: slo_condition(orders, "CompletenessSLOMet", "Unknown"), 240,
+                             "CompletenessSLOMet=Unknown while Prometheus is away")
+        assert unknown["reason"] == "PrometheusUnavailable", unknown
+        # The product stays Ready and keeps its last measurement.
+        product = kubectl_json("-n", orders["namespace"], "get", "dataproduct", "orders")
+        ready = [c for c in product["status"]["conditions"] if c["type"] == "Ready"][0]
+        assert ready["status"] == "True", ready
+        assert product["status"]["measuredCompleteness"]["records"] > 0, product["status"]
+    finally:
+        kubectl("-n", "monitoring", "patch", "prometheus", "meshplane", "--type", "merge",
+                "-p", '{"spec":{"replicas":1}}')
+        kubectl("-n", "monitoring", "rollout", "status", "statefulset/prometheus-meshplane", "--timeout=180s",
+                timeout=200)
