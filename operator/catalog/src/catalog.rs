@@ -7,7 +7,7 @@ use crate::impact::{self, ImpactResults, PolicyImpact};
 use crate::lineage::{product_node, LineageGraph, LineageView, NodeKind};
 use crate::query::{ImpactQuery, SearchQuery};
 use crate::search::{self, SearchResults, TokenIndex};
-use crate::views::{self, FindingView, Freshness, ProductPage};
+use crate::views::{self, Completeness, FindingView, Freshness, ProductPage};
 use meshplane_api::{DataProduct, GovernancePolicy};
 use meshplane_governance::{Engine, PolicyError};
 use std::collections::HashMap;
@@ -199,6 +199,7 @@ impl Catalog {
             retention: spec.retention.clone(),
             slo: spec.slo.clone(),
             freshness: Freshness::of(entry, now),
+            completeness: Completeness::of(entry),
             locations: views::locations(entry),
             readers: spec.access.readers.clone(),
             consumers,

@@ -4,8 +4,8 @@
 use crate::entry::{Entry, ProductId};
 use crate::lineage::LineageView;
 use meshplane_api::{
-    duration, Classification, DataProduct, Field, FieldType, MaskingStrategy, QualityCheck,
-    ServiceLevels, Subject,
+    duration, Classification, DataProduct, Field, FieldType, MaskingStrategy, MeasuredCompleteness,
+    QualityCheck, ServiceLevels, Subject,
 };
 use meshplane_governance::Finding;
 use serde::{Deserialize, Serialize};
@@ -170,6 +170,47 @@ impl Freshness {
     }
 }
 
+/// Measured completeness against the SLO, as the controller last judged it from the
+/// platform's Prometheus (condition `CompletenessSLOMet`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Completeness {
+    /// The completeness SLO as declared, in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<f64>,
+    /// The last measurement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured: Option<MeasuredCompleteness>,
+    /// Whether the SLO is met (`unknown` while it is not measured).
+    pub state: FreshnessState,
+    /// Why, in the controller's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Completeness {
+    /// Completeness of `entry` from its status.
+    pub fn of(entry: &Entry) -> Completeness {
+        let status = entry.product.status.as_ref();
+        let condition = status.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == "CompletenessSLOMet")
+        });
+        let state = match condition.map(|c| c.status.as_str()) {
+            Some("True") => FreshnessState::Met,
+            Some("False") => FreshnessState::Breached,
+            _ => FreshnessState::Unknown,
+        };
+        Completeness {
+            slo: entry.product.spec.slo.as_ref().and_then(|s| s.completeness),
+            measured: status.and_then(|s| s.measured_completeness.clone()),
+            state,
+            message: condition.map(|c| c.message.clone()),
+        }
+    }
+}
+
 /// A status condition, as shown to people.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -222,6 +263,8 @@ pub struct ProductPage {
     pub slo: Option<ServiceLevels>,
     /// Measured freshness against the SLO.
     pub freshness: Freshness,
+    /// Measured completeness against the SLO.
+    pub completeness: Completeness,
     /// Storage and topics.
     pub locations: Locations,
     /// Who may read it.

@@ -272,6 +272,44 @@ fn the_product_page_shows_masking_consumers_and_freshness() {
 }
 
 #[test]
+fn the_product_page_shows_the_measured_completeness_as_the_controller_judged_it() {
+    let mut c = catalog();
+    let (products, _) = support::examples();
+    let mut orders = products
+        .into_iter()
+        .find(|p| p.metadata.name.as_deref() == Some("orders"))
+        .unwrap();
+    let id = ProductId::new("orders", "orders");
+    c.upsert(orders.clone());
+    let unmeasured = c.page(&id, 0).unwrap().completeness;
+    assert_eq!(
+        (unmeasured.slo, unmeasured.state.as_str()),
+        (Some(99.5), "unknown")
+    );
+    assert!(unmeasured.measured.is_none());
+    // The status as the controller writes it.
+    orders.status = Some(
+        serde_json::from_value(serde_json::json!({
+            "conditions": [{
+                "type": "CompletenessSLOMet", "status": "False", "reason": "CompletenessSLOBreached",
+                "message": "99.00 % of the last 1h's 1000 records passed (10 rejected); the SLO is 99.5 %",
+                "lastTransitionTime": "2026-12-02T10:00:00Z",
+            }],
+            "measuredCompleteness": {
+                "percent": 99.0, "records": 1000, "rejected": 10, "window": "1h",
+                "measuredAt": "2026-12-02T10:00:00Z",
+            },
+        }))
+        .unwrap(),
+    );
+    c.upsert(orders);
+    let page = c.page(&id, 0).unwrap();
+    assert_eq!(page.completeness.state.as_str(), "breached");
+    assert_eq!(page.completeness.measured.as_ref().unwrap().rejected, 10);
+    assert!(page.completeness.message.unwrap().contains("99.00 %"));
+}
+
+#[test]
 fn the_odcs_contract_carries_schema_masking_and_service_levels() {
     let c = catalog();
     let entry = c.get(&ProductId::new("orders", "orders")).unwrap();

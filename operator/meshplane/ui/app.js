@@ -151,6 +151,13 @@ function freshnessText(f) {
   return `SLO ${f.slo}; newest event ${f.ageSeconds} s old (${f.lastEventTime}) — ${f.state}`;
 }
 
+function completenessText(c) {
+  if (c.slo === undefined) return "no completeness SLO declared";
+  if (!c.measured) return `SLO ${c.slo} %; ${c.message || "not measured yet"}`;
+  const m = c.measured;
+  return `SLO ${c.slo} %; ${m.percent} % of the last ${m.window}'s ${m.records} records passed (${m.rejected} rejected, ${m.measuredAt}) — ${c.state}`;
+}
+
 async function productPage(id) {
   show(el("p", { class: "meta" }, "Loading…"));
   try {
@@ -168,6 +175,7 @@ async function productPage(id) {
       el("section", {}, el("h2", {}, "Service levels"),
         table(["", ""], [
           ["Freshness", el("span", { id: "freshness" }, freshnessText(p.freshness))],
+          ["Completeness", el("span", { id: "completeness" }, completenessText(p.completeness))],
           ["Retention", p.retention],
           ["Update interval", loc.updateInterval || ""],
           ["Availability", p.slo && p.slo.availability !== undefined ? `${p.slo.availability} %` : ""],
