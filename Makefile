@@ -61,6 +61,12 @@ bench-ingest: stack-up ## Ingestion events/s per core and event-to-commit latenc
 	$(CARGO) build --release -p meshplane
 	@set -a; source .stack/env; set +a; "$$(e2e/python.sh)/bin/python" e2e/bench/ingest.py
 
+.PHONY: bench-scrape
+bench-scrape: stack-up ## Scrape cost per worker (series, bytes) with 100 products, through the cluster's Prometheus
+	$(CARGO) build --release -p meshplane
+	@bash e2e/stack/images.sh meshplane
+	@set -a; source .stack/env; set +a; "$$(e2e/python.sh)/bin/python" e2e/bench/scrape.py
+
 .PHONY: bench-catalog
 bench-catalog: ## Catalog search and impact-analysis latency p50/p99 with 10,000 products
 	$(CARGO) bench -p meshplane-catalog --bench queries
