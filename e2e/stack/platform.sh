@@ -41,13 +41,20 @@ install() {
   fi
   wait_for kube-apiserver 60 "${kubectl[@]}" get validatingwebhookconfiguration meshplane
   # Ready pods are not yet a reachable Service: the EndpointSlice and kube-proxy's rules
-  # follow a moment later, and until then the API server's calls are refused. Wait until
-  # the API server can call the webhook (an allowed or a denied dry run both prove it).
-  wait_for kube-apiserver 120 webhook_reachable
+  # follow a moment later, and after a rollout the API server may still hold connections
+  # to the replaced pods. Wait until the API server calls both webhooks several times in
+  # a row (an allowed or a denied dry run proves it answered).
+  local passes=0 deadline=$((SECONDS + 120))
+  until (( passes >= 3 )); do
+    if webhooks_answer; then passes=$((passes + 1)); else passes=0; fi
+    (( SECONDS < deadline )) || die "the API server could not call the webhook through its Service within 120 s"
+    sleep 0.5
+  done
 }
 
-# webhook_reachable: a server-side dry run of a GovernancePolicy was allowed or denied by the webhook.
-webhook_reachable() {
+# webhooks_answer: server-side dry runs of a GovernancePolicy and of a DataProduct reached
+# the validating and the mutating webhook.
+webhooks_answer() {
   local out
   out=$("${kubectl[@]}" create --dry-run=server -o name -f - 2>&1 <<'YAML'
 apiVersion: meshplane.dev/v1alpha1
@@ -56,7 +63,16 @@ metadata:
   name: meshplane-webhook-reachability-probe
 spec: {}
 YAML
-  ) && return 0
+  ) || [[ $out == *"denied the request"* ]] || return 1
+  # (In `default`: the webhooks leave the platform's own namespace alone.)
+  out=$("${kubectl[@]}" -n default create --dry-run=server -o name -f - 2>&1 <<'YAML'
+apiVersion: meshplane.dev/v1alpha1
+kind: DataProduct
+metadata:
+  name: webhook-reachability-probe
+spec: {}
+YAML
+  )
   [[ $out == *"denied the request"* ]]
 }
 

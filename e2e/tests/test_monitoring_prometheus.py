@@ -127,10 +127,20 @@ def notified(receiver, path, name, product, status):
             and a["status"] == status]
 
 
-def slo_condition(orders, type_, status):
-    product = kubectl_json("-n", orders["namespace"], "get", "dataproduct", "orders")
-    found = [c for c in product.get("status", {}).get("conditions", []) if c["type"] == type_]
-    return found[0] if found and found[0]["status"] == status else None
+def slo_condition(orders, type_, status, timeout):
+    """Waits for condition `type_` to have `status`; names the last one seen if it does not."""
+    seen = {}
+
+    def check():
+        product = kubectl_json("-n", orders["namespace"], "get", "dataproduct", "orders")
+        found = [c for c in product.get("status", {}).get("conditions", []) if c["type"] == type_]
+        seen["last"] = found[0] if found else None
+        return found[0] if found and found[0]["status"] == status else None
+
+    try:
+        return wait_until(check, timeout, f"{type_}={status}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last seen: {seen.get('last')}") from None
 
 
 def now_event(i):
@@ -158,14 +168,15 @@ def orders(monitoring):
 
 def test_prometheus_scrapes_the_worker_pod_and_every_dashboard_panel_has_data(orders):
     product = orders["product"]
-    produce(orders["topic"], [now_event(i) for i in range(2000)])
-    wait_until(lambda: committed_total(orders["topic"], orders["group"], 6) >= 2000, 180,
-               "the worker pod to commit 2000 events")
     # The ServiceMonitor's relabeling puts the product and its domain on `up` and on
-    # every series of the worker.
+    # every series of the worker. (Scraped before the events come: counters' increases
+    # are measured from the first scrape on.)
     up = wait_until(lambda: series(f'up{{product="{product}"}} == 1'), 180,
                     f"Prometheus to scrape the worker of {product}")
     assert up[0]["metric"]["domain"] == "orders" and up[0]["metric"]["namespace"] == orders["namespace"], up
+    produce(orders["topic"], [now_event(i) for i in range(2000)])
+    wait_until(lambda: committed_total(orders["topic"], orders["group"], 6) >= 2000, 180,
+               "the worker pod to commit 2000 events")
     board = kubectl_json("-n", orders["namespace"], "get", "configmap", "orders-dashboard")["data"]
     panels = json.loads(next(iter(board.values())))["panels"]
     exprs = [(p["title"], t["expr"]) for p in panels for t in p.get("targets", [])]
@@ -174,8 +185,7 @@ def test_prometheus_scrapes_the_worker_pod_and_every_dashboard_panel_has_data(or
     for title, expr in exprs:
         wait_until(lambda: series(expr), 120, f"panel {title!r} ({expr}) to return series")
     # The controller reads the same series back: every record passed.
-    met = wait_until(lambda: slo_condition(orders, "CompletenessSLOMet", "True"), 180,
-                     "CompletenessSLOMet=True from Prometheus")
+    met = slo_condition(orders, "CompletenessSLOMet", "True", 240)
     assert met["reason"] == "WithinSLO" and "100.00 %" in met["message"], met
 
 
@@ -221,8 +231,7 @@ def test_malformed_events_fire_the_rejected_records_alert(orders, monitoring, re
                f"Alertmanager to deliver {name} to the {SUPPORT} receiver")
     # The controller measures the same: breached, with the measurement in the status and
     # a Warning Event.
-    breached = wait_until(lambda: slo_condition(orders, "CompletenessSLOMet", "False"), 180,
-                          "CompletenessSLOMet=False from Prometheus")
+    breached = slo_condition(orders, "CompletenessSLOMet", "False", 240)
     assert breached["reason"] == "CompletenessSLOBreached", breached
     measured = kubectl_json("-n", orders["namespace"], "get", "dataproduct", "orders")["status"]
     measured = measured["measuredCompleteness"]
@@ -234,8 +243,7 @@ def test_without_prometheus_completeness_is_unknown_and_nothing_blocks(orders):
     kubectl("-n", "monitoring", "patch", "prometheus", "meshplane", "--type", "merge",
             "-p", '{"spec":{"replicas":0}}')
     try:
-        unknown = wait_until(lambda: slo_condition(orders, "CompletenessSLOMet", "Unknown"), 240,
-                             "CompletenessSLOMet=Unknown while Prometheus is away")
+        unknown = slo_condition(orders, "CompletenessSLOMet", "Unknown", 240)
         assert unknown["reason"] == "PrometheusUnavailable", unknown
         # The product stays Ready and keeps its last measurement.
         product = kubectl_json("-n", orders["namespace"], "get", "dataproduct", "orders")

@@ -597,9 +597,9 @@ pub struct MeasuredCompleteness {
     /// Rows written as a percentage of records consumed (written plus rejected), to two
     /// decimals.
     pub percent: f64,
-    /// Records consumed in the window.
+    /// Records consumed in the window (Prometheus's `increase`, an estimate).
     pub records: u64,
-    /// Records rejected to the dead letter in the window.
+    /// Records rejected to the dead letter in the window (an estimate, as `records`).
     pub rejected: u64,
     /// The window, e.g. `1h`.
     pub window: String,

@@ -292,7 +292,7 @@ fn the_product_page_shows_the_measured_completeness_as_the_controller_judged_it(
         serde_json::from_value(serde_json::json!({
             "conditions": [{
                 "type": "CompletenessSLOMet", "status": "False", "reason": "CompletenessSLOBreached",
-                "message": "99.00 % of the last 1h's 1000 records passed (10 rejected); the SLO is 99.5 %",
+                "message": "99.00 % of the last 1h's records passed (about 1000 records, 10 rejected); the SLO is 99.5 %",
                 "lastTransitionTime": "2026-12-02T10:00:00Z",
             }],
             "measuredCompleteness": {

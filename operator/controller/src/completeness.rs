@@ -126,6 +126,8 @@ pub fn completeness(slo: &CompletenessSlo, measurement: &Measurement) -> Complet
             format!("no record arrived in the last {WINDOW}: completeness is not judged"),
         );
     }
+    // Prometheus extrapolates `increase` to the window's edges: the counts are estimates,
+    // their ratio is what is judged.
     let percent = written / records * 100.0;
     let measured = MeasuredCompleteness {
         percent: (percent * 100.0).round() / 100.0,
@@ -137,7 +139,7 @@ pub fn completeness(slo: &CompletenessSlo, measurement: &Measurement) -> Complet
             .unwrap_or_default(),
     };
     let summary = format!(
-        "{:.2} % of the last {WINDOW}'s {} records passed ({} rejected); the SLO is {} %",
+        "{:.2} % of the last {WINDOW}'s records passed (about {} records, {} rejected); the SLO is {} %",
         measured.percent, measured.records, measured.rejected, slo.target_percent
     );
     let (status, reason) = if percent >= slo.target_percent {
@@ -191,7 +193,7 @@ mod tests {
         assert_eq!((breached.status, breached.reason), (Truth::False, BREACHED));
         assert_eq!(
             breached.message,
-            "99.40 % of the last 1h's 1000 records passed (6 rejected); the SLO is 99.5 %"
+            "99.40 % of the last 1h's records passed (about 1000 records, 6 rejected); the SLO is 99.5 %"
         );
     }
 

@@ -9,7 +9,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum PrometheusError {
     /// Prometheus could not be reached or the connection broke.
-    #[error("Prometheus at {url} could not be reached: {source}")]
+    #[error("Prometheus at {url} could not be reached: {cause}", cause = error_chain(.source))]
     Request {
         /// The URL requested.
         url: String,
@@ -35,6 +35,19 @@ pub enum PrometheusError {
         /// What was wrong.
         reason: String,
     },
+}
+
+/// An error and its sources in one line: a transport error's own text rarely says why
+/// (refused, no such host, timed out).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A Prometheus server.
