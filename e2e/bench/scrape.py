@@ -9,9 +9,7 @@ Prometheus scrapes all N workers through their ServiceMonitors, and reports:
 - series per product: Prometheus's `scrape_samples_scraped` of each worker target
   (min / median / max; the goal is < 100);
 - bytes per scrape: the size of a worker's `/metrics` answer, fetched through the API
-  server's pod proxy for 5 workers (Prometheus asks for the text format, gzip-compressed
-  on the wire; the uncompressed size is what a worker renders);
-- Prometheus's head series in all, for the N products plus everything else it scrapes.
+  server's pod proxy for 5 workers (uncompressed: what a worker renders per scrape).
 
 Prints what the run depended on first (e2e/bench/conditions.py).
 """
@@ -92,7 +90,6 @@ def main():
         samples = sorted(float(r["value"][1]) for r in query(f"scrape_samples_scraped{{{selector}}}"))
         per_product = sorted(float(r["value"][1]) for r in
                              query(f"sum by (product) (scrape_samples_scraped{{{selector}}})"))
-        head = query("prometheus_tsdb_head_series")
         pods = json.loads(kubectl("-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=ingest",
                                   "-o", "json"))["items"][:5]
         sizes, lines = [], []
@@ -108,8 +105,6 @@ def main():
               f"max {per_product[-1]:.0f} (goal < 100)")
         print(f"bytes per scrape (uncompressed /metrics of {len(sizes)} workers): min {min(sizes)}, max {max(sizes)}; "
               f"samples in them: {min(lines)}..{max(lines)}")
-        if head:
-            print(f"Prometheus head series in all: {float(head[0]['value'][1]):.0f}")
     finally:
         controller.terminate()
         controller.wait(30)
