@@ -6,7 +6,8 @@ series, its freshness alert fires when events stop, is delivered by Alertmanager
 receiver its `slo.support` names and resolves when events flow again, and malformed
 events fire the rejected-records alert. The controller reads the same series back into
 `CompletenessSLOMet` (True, then False with the measurement, Unknown while Prometheus is
-scaled to zero). The platform runs with every alert's `for` shortened
+scaled to zero). A deleted product's rule group and target leave Prometheus with its
+children. The platform runs with every alert's `for` shortened
 (`controller.monitoring.alertFor`); the product's freshness SLO is 30 s."""
 import http.server
 import json
@@ -255,3 +256,22 @@ def test_without_prometheus_completeness_is_unknown_and_nothing_blocks(orders):
                 "-p", '{"spec":{"replicas":1}}')
         kubectl("-n", "monitoring", "rollout", "status", "statefulset/prometheus-meshplane", "--timeout=180s",
                 timeout=200)
+
+
+def test_a_deleted_products_alerts_and_targets_leave_prometheus(orders):
+    product = orders["product"]
+    group = f"meshplane.{product.replace('/', '.')}"
+
+    def rule_groups():
+        return {g["name"] for g in prometheus("rules")["groups"]}
+
+    def product_targets():
+        return [t for t in prometheus("targets", state="active")["activeTargets"]
+                if t["labels"].get("product") == product]
+
+    # Present first (Prometheus may just have come back from the previous test).
+    wait_until(lambda: group in rule_groups(), 180, f"Prometheus to load the rule group {group}")
+    wait_until(product_targets, 180, f"Prometheus to scrape the worker of {product}")
+    kubectl("-n", orders["namespace"], "delete", "dataproduct", "orders", "--wait=true", "--timeout=120s", timeout=150)
+    wait_until(lambda: group not in rule_groups(), 180, f"the rule group {group} to leave Prometheus")
+    wait_until(lambda: not product_targets(), 180, f"the worker target of {product} to leave Prometheus")
