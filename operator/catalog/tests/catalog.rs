@@ -235,14 +235,19 @@ fn removing_a_product_removes_it_from_search_and_lineage() {
     assert_eq!(search(&c, &[("q", "customer_email")]), ["orders/orders"]);
 }
 
+/// The Orders example product.
+fn orders_example() -> meshplane_api::DataProduct {
+    let (products, _) = support::examples();
+    products
+        .into_iter()
+        .find(|p| p.metadata.name.as_deref() == Some("orders"))
+        .unwrap()
+}
+
 #[test]
 fn the_product_page_shows_masking_consumers_and_freshness() {
     let mut c = catalog();
-    let (products, _) = support::examples();
-    let mut orders = products
-        .into_iter()
-        .find(|p| p.metadata.name.as_deref() == Some("orders"))
-        .unwrap();
+    let mut orders = orders_example();
     orders.status = Some(meshplane_api::DataProductStatus {
         last_event_time: Some("2026-11-27T12:00:00Z".into()),
         ..Default::default()
@@ -274,11 +279,7 @@ fn the_product_page_shows_masking_consumers_and_freshness() {
 #[test]
 fn the_product_page_shows_the_measured_completeness_as_the_controller_judged_it() {
     let mut c = catalog();
-    let (products, _) = support::examples();
-    let mut orders = products
-        .into_iter()
-        .find(|p| p.metadata.name.as_deref() == Some("orders"))
-        .unwrap();
+    let mut orders = orders_example();
     let id = ProductId::new("orders", "orders");
     c.upsert(orders.clone());
     let unmeasured = c.page(&id, 0).unwrap().completeness;

@@ -56,6 +56,9 @@ pub struct Context {
     /// Products one of whose children changed (edited or deleted by someone else): their
     /// next reconcile is a full pass, never the refresh shortcut.
     pub(crate) children_changed: Mutex<HashSet<ObjectRef<DataProduct>>>,
+    /// Each product's last completeness measurement, reused until the next evaluation time.
+    pub(crate) measured_completeness:
+        Mutex<HashMap<ObjectRef<DataProduct>, crate::completeness::Measurement>>,
     /// resourceVersion of each child as this controller last wrote it, so the watch of
     /// children can tell its own writes from others'.
     pub(crate) written: Mutex<HashMap<ChildId, String>>,
@@ -93,6 +96,7 @@ impl Context {
             provisioned: Mutex::default(),
             namespaces_with_secrets: Mutex::default(),
             children_changed: Mutex::default(),
+            measured_completeness: Mutex::default(),
             written: Mutex::default(),
         }
     }

@@ -64,6 +64,7 @@ pub async fn reconcile(
         let result = clean_up(&ctx, &product).await;
         timer.observe_duration();
         ctx.metrics.forget(&key(&product));
+        lock(&ctx.measured_completeness).remove(&ObjectRef::from_obj(&*product));
         return result.map(|()| Action::await_change());
     }
     let completeness_slo = completeness_slo(&product);
@@ -240,25 +241,35 @@ async fn measure_completeness(
     slo: &CompletenessSlo,
 ) -> crate::completeness::CompletenessVerdict {
     use crate::completeness::{completeness, evaluation_time, queries, Measurement};
-    let measurement = match (&ctx.prometheus, slo.streams) {
-        (None, _) => Measurement::NoPrometheus,
-        // Not asked: the verdict says it is not measured.
-        (Some(_), false) => Measurement::NoPrometheus,
-        (Some(prometheus), true) => {
+    // Products that do not stream are not measured: the verdict says so without asking.
+    let measurement = match &ctx.prometheus {
+        Some(prometheus) if slo.streams => {
             let at = evaluation_time(Timestamp::now().as_second());
-            let (rejected, written) = queries(&key(product));
-            match (
-                prometheus.scalar_at(&rejected, at).await,
-                prometheus.scalar_at(&written, at).await,
-            ) {
-                (Ok(rejected), Ok(written)) => Measurement::Counts {
-                    rejected,
-                    written,
-                    at,
-                },
-                (Err(e), _) | (_, Err(e)) => Measurement::Failed(e.to_string()),
+            let object = ObjectRef::from_obj(product);
+            // Workers' status reports bring a reconcile every few seconds: ask Prometheus
+            // once per evaluation time, whose answer is the same until the next one.
+            let cached = lock(&ctx.measured_completeness).get(&object).cloned();
+            match cached {
+                Some(measured @ Measurement::Counts { at: was, .. }) if was == at => measured,
+                _ => {
+                    let (rejected, written) = queries(&key(product));
+                    let measured = match (
+                        prometheus.scalar_at(&rejected, at).await,
+                        prometheus.scalar_at(&written, at).await,
+                    ) {
+                        (Ok(rejected), Ok(written)) => Measurement::Counts {
+                            rejected,
+                            written,
+                            at,
+                        },
+                        (Err(e), _) | (_, Err(e)) => Measurement::Failed(e.to_string()),
+                    };
+                    lock(&ctx.measured_completeness).insert(object, measured.clone());
+                    measured
+                }
             }
         }
+        _ => Measurement::NoPrometheus,
     };
     completeness(slo, &measurement)
 }
