@@ -3,7 +3,8 @@ pods. The controller and the webhook run in pods; the API server reaches the web
 through its Service; products' ingestion workers run as pods of the Deployments the
 controller creates, read Kafka through the `platform/kafka` Service and write S3 through
 `platform/s3`. Faults: worker pods force-deleted mid-stream, a worker image missing on the
-node, a webhook pod killed while products are applied, the kubelet restarted."""
+node, a webhook pod killed while products are applied, the kubelet restarted, a wrong key
+pair in the workers' Secret, the Secret deleted."""
 import json
 import re
 import subprocess
@@ -290,35 +291,69 @@ def test_a_kubelet_restart_keeps_the_workers_and_the_product_ready(platform, nam
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(500))
 
 
-def test_a_worker_with_bad_credentials_is_not_ready_and_the_product_says_so(platform, namespace, s3):
+def test_a_rotated_secret_rolls_the_workers_and_bad_credentials_crash_loop_with_the_cause_named(
+        platform, namespace, s3):
     topic = f"orders.events.{uuid.uuid4().hex[:8]}"
     kubectl("apply", "-f", "-", input=orders_product(namespace, topic))
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
     group = plan_of(namespace)["source"]["kafka"]["consumerGroup"]
     secret = kubectl_json("-n", namespace, "get", "secret", "meshplane-s3-credentials")
     good = secret["data"]
+    first = worker_pods(namespace)[0]
+    pinned = first["metadata"]["annotations"]["meshplane.dev/secret-versions"]
+    assert f"meshplane-s3-credentials={secret['metadata']['resourceVersion']}" in pinned, pinned
+
+    # A wrong key in the Secret: the controller pins its new version on the template, so
+    # the Deployment rolls without anyone deleting a pod. The new pod's worker exits at
+    # start (S3 refuses it), and the rollout keeps the old worker: data still flows.
     wrong = json.dumps({"stringData": {"secret-access-key": "not-the-secret"}})
     kubectl("-n", namespace, "patch", "secret", "meshplane-s3-credentials", "-p", wrong)
-    old = worker_pods(namespace)[0]["metadata"]["name"]
-    kubectl("-n", namespace, "delete", "pod", old)
-    wait_until(lambda: [p for p in worker_pods(namespace)
-                        if p["status"].get("phase") == "Running" and p["metadata"]["name"] != old], 120,
-               "a new worker pod, started with the wrong key")
+    stuck = wait_until(lambda: (c := condition(namespace, "orders", "IngestionReady"))
+                       and c["reason"] == "WorkerRolloutStuck" and c, 150,
+                       "IngestionReady to say the rollout onto the wrong key is stuck")
+    assert stuck["status"] == "True" and "S3 refuses the worker's credentials" in stuck["message"], stuck
+    assert condition(namespace, "orders", "Ready")["status"] == "True"
+    assert "WorkerRolloutStuck" in event_reasons(namespace, "orders")
     produce(topic, [event(i) for i in range(100)])
-    # The worker keeps every event (it retries S3, never drops); with S3 refusing it, it
-    # cannot even read its table's metadata, so it never becomes (or stops being) ready,
-    # and the product is no longer Ready.
-    down = wait_until(lambda: (c := condition(namespace, "orders", "Ready")) and c["status"] == "False"
-                      and "S3" in c["message"] and c, 150, "Ready=False while the worker's S3 writes are refused")
-    assert down["reason"] == "WorkerUnavailable" and "running but not ready" in down["message"], down
-    workers = worker_pods(namespace)
-    assert [p["status"]["phase"] for p in workers] == ["Running"] and not ready(workers[0])
-    kubectl("-n", namespace, "patch", "secret", "meshplane-s3-credentials", "-p", json.dumps({"data": good}))
-    # Secrets reach a pod's environment when it starts: a new pod picks the right keys.
-    kubectl("-n", namespace, "delete", "pod", "-l", "app.kubernetes.io/component=ingest", "--wait=false")
-    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=150s", timeout=170)
     wait_for_committed(topic, group, 6, 100, 120)
-    bucket = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["endpoints"]["bucket"]
+
+    # Without the old worker, the product is not Ready and names the crash loop and its cause.
+    kubectl("-n", namespace, "delete", "pod", first["metadata"]["name"], "--wait=false")
+    down = wait_until(lambda: (c := condition(namespace, "orders", "Ready")) and c["status"] == "False"
+                      and c["reason"] == "WorkerCrashLooping" and c, 150,
+                      "Ready=False naming the crash loop of the workers with the wrong key")
+    assert "S3 refuses the worker's credentials" in down["message"] and "exited with code 1" in down["message"], down
+    produce(topic, [event(i) for i in range(100, 200)])
+
+    # The right key again: the workers roll by themselves, and every event lands once.
+    kubectl("-n", namespace, "patch", "secret", "meshplane-s3-credentials", "-p", json.dumps({"data": good}))
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=150s", timeout=170)
+    wait_for_committed(topic, group, 6, 200, 120)
+    ids, _ = table_ids(namespace)
+    assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(200))
+    assert condition(namespace, "orders", "IngestionReady")["reason"] == "WorkerAvailable"
+
+
+def test_a_deleted_worker_secret_is_recreated_and_the_workers_roll_onto_it(platform, namespace, s3):
+    topic = f"orders.events.{uuid.uuid4().hex[:8]}"
+    kubectl("apply", "-f", "-", input=orders_product(namespace, topic))
+    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
+    group = plan_of(namespace)["source"]["kafka"]["consumerGroup"]
+    before = kubectl_json("-n", namespace, "get", "secret", "meshplane-s3-credentials")["metadata"]
+    first = worker_pods(namespace)[0]["metadata"]["name"]
+    kubectl("-n", namespace, "delete", "secret", "meshplane-s3-credentials")
+
+    def recreated():
+        found = kubectl("-n", namespace, "get", "secret", "meshplane-s3-credentials", "-o", "json", check=False)
+        return found.returncode == 0 and json.loads(found.stdout)["metadata"]["uid"] != before["uid"]
+    wait_until(recreated, 60, "the controller to recreate the workers' S3 Secret")
+    version = kubectl_json("-n", namespace, "get", "secret", "meshplane-s3-credentials")["metadata"]["resourceVersion"]
+    wait_until(lambda: (w := worker_pods(namespace)) and len(w) == 1 and ready(w[0])
+               and w[0]["metadata"]["name"] != first
+               and f"meshplane-s3-credentials={version}" in w[0]["metadata"]["annotations"]["meshplane.dev/secret-versions"],
+               150, "a new worker pod pinned to the recreated Secret")
+    produce(topic, [event(i) for i in range(100)])
+    wait_for_committed(topic, group, 6, 100, 120)
     ids, _ = table_ids(namespace)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(100))
 

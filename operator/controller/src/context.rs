@@ -51,8 +51,10 @@ pub struct Context {
     pub(crate) cleanup_attempts: Mutex<HashMap<ObjectRef<DataProduct>, u32>>,
     /// Fingerprint and time of each product's last complete provisioning pass.
     pub(crate) provisioned: Mutex<HashMap<ObjectRef<DataProduct>, (u64, std::time::Instant)>>,
-    /// Namespaces whose shared Secrets (S3 credentials, masking key) are known to exist.
-    pub(crate) namespaces_with_secrets: Mutex<std::collections::HashSet<String>>,
+    /// resourceVersion of each Secret the workers read, by (namespace, name): kept by the
+    /// watch of those Secrets and by the passes that create them, and pinned on the worker
+    /// pod template so that a rotated Secret rolls the workers.
+    pub(crate) secret_versions: Mutex<HashMap<(String, String), String>>,
     /// Products one of whose children changed (edited or deleted by someone else): their
     /// next reconcile is a full pass, never the refresh shortcut.
     pub(crate) children_changed: Mutex<HashSet<ObjectRef<DataProduct>>>,
@@ -94,7 +96,7 @@ impl Context {
             failures: Mutex::default(),
             cleanup_attempts: Mutex::default(),
             provisioned: Mutex::default(),
-            namespaces_with_secrets: Mutex::default(),
+            secret_versions: Mutex::default(),
             children_changed: Mutex::default(),
             measured_completeness: Mutex::default(),
             written: Mutex::default(),

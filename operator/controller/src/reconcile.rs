@@ -16,6 +16,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use meshplane_api::{DataProduct, DataProductStatus, ProductEndpoints};
+use meshplane_planner::workload::{pin_secret_versions, secret_versions_text};
 use meshplane_planner::{plan, DesiredState, TopicRole};
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,10 +204,14 @@ async fn provision(
         reports.workload = Some(workload(ctx, product).await?);
         return Ok(None);
     }
-    let desired = plan(&decision.effective, &ctx.settings)?;
+    let mut desired = plan(&decision.effective, &ctx.settings)?;
     reports.endpoints = Some(endpoints(product, &desired));
     reports.storage = Some(storage(ctx, product, &desired.bucket, &desired.ingest_plan).await?);
-    crate::secrets::ensure_secrets(ctx, product, &desired.bucket).await?;
+    let secret_versions = crate::secrets::ensure_secrets(ctx, product, &desired.bucket).await?;
+    pin_secret_versions(
+        &mut desired.children.workload,
+        &secret_versions_text(&ctx.settings, &secret_versions),
+    );
     reports.children = Some(children(ctx, product, &desired).await?);
     reports.topics = Some(ensure_topics(ctx, product, &desired.topics).await?);
     reports.workload = Some(workload(ctx, product).await?);

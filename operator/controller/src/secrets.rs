@@ -2,10 +2,13 @@
 //! and masking key (shared by the namespace's workers), and the product's read
 //! credentials (location, plus read-only keys when the platform provides them).
 
-use crate::context::Context;
+use crate::context::{lock, Context};
 use crate::error::ReconcileError;
 use meshplane_api::DataProduct;
-use meshplane_effects::secrets::{create_if_absent, new_masking_key, SecretSpec};
+use meshplane_effects::secrets::{
+    create_if_absent, ensure_version, new_masking_key, version, SecretSpec,
+};
+use meshplane_planner::workload::worker_secrets;
 use meshplane_planner::{labels, meta::owner_reference, BucketSpec};
 use std::collections::BTreeMap;
 
@@ -29,12 +32,14 @@ fn key_pair(pair: &(String, String)) -> [(String, String); 2] {
     ]
 }
 
-/// Creates whichever of the product's Secrets are missing; existing ones are left alone.
+/// Creates whichever of the product's Secrets are missing (existing ones are left alone)
+/// and returns the resourceVersion of each Secret the workers read, by name; a Secret the
+/// platform team has not provided yet is left out.
 pub async fn ensure_secrets(
     ctx: &Context,
     product: &DataProduct,
     bucket: &BucketSpec,
-) -> Result<(), ReconcileError> {
+) -> Result<BTreeMap<String, String>, ReconcileError> {
     let namespace = product.metadata.namespace.clone().unwrap_or_default();
     let shared_labels = BTreeMap::from([
         (
@@ -47,55 +52,56 @@ pub async fn ensure_secrets(
         ),
     ]);
     let settings = &ctx.settings;
-    // The namespace's shared Secrets are checked once per process, not once per product.
-    let shared_known = ctx
-        .namespaces_with_secrets
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&namespace);
-    if shared_known {
-        return ensure_read_credentials(ctx, product, bucket).await;
-    }
-    if let Some(worker) = &ctx.credentials.worker {
-        create_if_absent(
-            &ctx.client,
-            &SecretSpec {
-                namespace: namespace.clone(),
-                name: settings.s3_credentials_secret.clone(),
-                labels: shared_labels.clone(),
-                owner: None,
-                data: BTreeMap::from(key_pair(worker)),
-            },
-        )
-        .await?;
-    }
-    if let Some(uri) = &ctx.credentials.catalog_uri {
-        create_if_absent(
-            &ctx.client,
-            &SecretSpec {
-                namespace: namespace.clone(),
-                name: settings.catalog_secret.clone(),
-                labels: shared_labels.clone(),
-                owner: None,
-                data: BTreeMap::from([("uri".to_string(), uri.clone())]),
-            },
-        )
-        .await?;
-    }
-    // Generated once per namespace and never replaced: pseudonyms stay joinable.
-    let masking_key = SecretSpec {
+    let shared = |name: &str, data: BTreeMap<String, String>| SecretSpec {
         namespace: namespace.clone(),
-        name: settings.masking_key_secret.clone(),
-        labels: shared_labels,
+        name: name.to_string(),
+        labels: shared_labels.clone(),
         owner: None,
-        data: BTreeMap::from([("key".to_string(), new_masking_key()?)]),
+        data,
     };
-    create_if_absent(&ctx.client, &masking_key).await?;
-    ctx.namespaces_with_secrets
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(namespace);
-    ensure_read_credentials(ctx, product, bucket).await
+    let mut versions = BTreeMap::new();
+    for name in worker_secrets(settings) {
+        // Known from the watch of the workers' Secrets (or an earlier pass): no request.
+        let known = lock(&ctx.secret_versions)
+            .get(&(namespace.clone(), name.clone()))
+            .cloned();
+        let version = match known {
+            Some(version) => Some(version),
+            None => {
+                let spec = if name == settings.s3_credentials_secret {
+                    ctx.credentials
+                        .worker
+                        .as_ref()
+                        .map(|pair| shared(&name, BTreeMap::from(key_pair(pair))))
+                } else if name == settings.catalog_secret {
+                    ctx.credentials.catalog_uri.as_ref().map(|uri| {
+                        shared(&name, BTreeMap::from([("uri".to_string(), uri.clone())]))
+                    })
+                } else if name == settings.masking_key_secret {
+                    // Generated once per namespace and never replaced: pseudonyms stay
+                    // joinable.
+                    Some(shared(
+                        &name,
+                        BTreeMap::from([("key".to_string(), new_masking_key()?)]),
+                    ))
+                } else {
+                    None
+                };
+                match spec {
+                    Some(spec) => Some(ensure_version(&ctx.client, &spec).await?),
+                    // Left to the platform team: only looked at.
+                    None => version(&ctx.client, &namespace, &name).await?,
+                }
+                .filter(|v| !v.is_empty())
+            }
+        };
+        if let Some(version) = version {
+            lock(&ctx.secret_versions).insert((namespace.clone(), name.clone()), version.clone());
+            versions.insert(name, version);
+        }
+    }
+    ensure_read_credentials(ctx, product, bucket).await?;
+    Ok(versions)
 }
 
 async fn ensure_read_credentials(

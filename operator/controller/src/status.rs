@@ -149,17 +149,22 @@ pub enum WorkloadReason {
     /// The product's kind of ingestion (scheduled batch pulls, derived products) does not
     /// run yet: its CronJob is suspended and nothing fills the table.
     NotYetSupported,
+    /// Workers of the previous template are available (data flows), but the new pods of a
+    /// rollout fail (image missing, crash loop, unschedulable), so the product's change
+    /// (plan or rotated Secret) has not taken effect.
+    RolloutStuck,
 }
 
 impl WorkloadReason {
     /// Every reason, for reading one back from a stored condition.
-    pub const ALL: [WorkloadReason; 6] = [
+    pub const ALL: [WorkloadReason; 7] = [
         WorkloadReason::Available,
         WorkloadReason::Unavailable,
         WorkloadReason::ImageMissing,
         WorkloadReason::CrashLooping,
         WorkloadReason::Unschedulable,
         WorkloadReason::NotYetSupported,
+        WorkloadReason::RolloutStuck,
     ];
 
     /// The condition reason as stored.
@@ -171,6 +176,7 @@ impl WorkloadReason {
             WorkloadReason::CrashLooping => "WorkerCrashLooping",
             WorkloadReason::Unschedulable => "WorkerUnschedulable",
             WorkloadReason::NotYetSupported => "NotYetSupported",
+            WorkloadReason::RolloutStuck => "WorkerRolloutStuck",
         }
     }
 
@@ -207,9 +213,13 @@ pub struct WorkloadReport {
 }
 
 impl WorkloadReport {
-    /// At least one worker is available.
+    /// At least one worker is available (possibly of the previous template, while a
+    /// rollout is stuck).
     pub fn up(&self) -> bool {
-        self.reason == WorkloadReason::Available
+        matches!(
+            self.reason,
+            WorkloadReason::Available | WorkloadReason::RolloutStuck
+        )
     }
 }
 
@@ -493,6 +503,8 @@ pub enum WorkerChange {
     Available,
     /// The workers were lost, or started failing for a new reason a pod tells (Warning).
     Down,
+    /// Workers are available but a rollout's new pods fail (Warning).
+    RolloutStuck,
 }
 
 /// What `report` changes about the stored `IngestionReady`, if it deserves an Event: only
@@ -507,8 +519,12 @@ pub fn worker_change(
             .find(|c| c.type_ == ConditionType::IngestionReady.as_str())
     });
     let was_up = before.is_some_and(|c| c.status == "True");
+    let was_stuck = before.is_some_and(|c| c.reason == WorkloadReason::RolloutStuck.as_str());
+    if report.reason == WorkloadReason::RolloutStuck {
+        return (!was_stuck).then_some(WorkerChange::RolloutStuck);
+    }
     if report.up() {
-        return (!was_up).then_some(WorkerChange::Available);
+        return (!was_up || was_stuck).then_some(WorkerChange::Available);
     }
     let new_failure =
         report.reason.is_failure() && before.is_none_or(|c| c.reason != report.reason.as_str());
@@ -1000,6 +1016,35 @@ mod tests {
                 &report(NotYetSupported)
             ),
             None
+        );
+    }
+
+    #[test]
+    fn a_stuck_rollout_keeps_the_product_ready_and_is_told_once_and_its_end_too() {
+        let status_with =
+            |reason| derive_status(None, &full_pass_with(reason), Some(1), &at(100)).0;
+        let report = workers;
+        use WorkloadReason::*;
+        let stuck = status_with(RolloutStuck);
+        assert_eq!(
+            condition(&stuck, ConditionType::IngestionReady),
+            ("True", "WorkerRolloutStuck")
+        );
+        assert_eq!(condition(&stuck, ConditionType::Ready).0, "True");
+        assert_eq!(
+            worker_change(Some(&status_with(Available)), &report(RolloutStuck)),
+            Some(WorkerChange::RolloutStuck)
+        );
+        assert_eq!(worker_change(Some(&stuck), &report(RolloutStuck)), None);
+        // The rollout completes: told as available again.
+        assert_eq!(
+            worker_change(Some(&stuck), &report(Available)),
+            Some(WorkerChange::Available)
+        );
+        // The old workers go too: down, with the new pods' reason.
+        assert_eq!(
+            worker_change(Some(&stuck), &report(CrashLooping)),
+            Some(WorkerChange::Down)
         );
     }
 

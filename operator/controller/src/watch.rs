@@ -1,6 +1,6 @@
 //! What makes a product reconcile: a change of the product, a policy change (every
-//! product), a change of one of its children by someone else, and a change of one of its
-//! worker pods. A child's change is told apart from the controller's own writes and from
+//! product), a change of one of its children by someone else, a change of one of its
+//! worker pods, and a change of a Secret its workers read. A child's change is told apart from the controller's own writes and from
 //! status-only updates, so that a deleted or hand-edited child gets a full pass within
 //! seconds instead of at the next resync, while a worker Deployment's status, like any
 //! change of a worker pod, only refreshes `IngestionReady` (and with it `Ready`).
@@ -8,15 +8,16 @@
 use crate::context::{lock, Context};
 use crate::reconcile::{error_policy, reconcile};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DynamicObject, PartialObjectMeta};
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use meshplane_api::DataProduct;
 use meshplane_effects::apply::api_resource;
 use meshplane_planner::labels::{MANAGED_BY, PRODUCT_LABEL, PRODUCT_NAMESPACE_LABEL};
+use meshplane_planner::workload::worker_secrets;
 use meshplane_planner::{ChildId, ChildKind, CHILD_KINDS};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,6 +124,71 @@ fn pod_triggers(
     })
 }
 
+/// A stream of products to reconcile in full because a Secret their workers read was
+/// changed or deleted: the pass reads its new version (recreating a deleted one it
+/// manages) and pins it on the pod template, which rolls the workers. Metadata only, and
+/// one watch per Secret name (`fieldSelector=metadata.name=…`), so the controller's RBAC
+/// can name the Secrets it may watch.
+fn secret_triggers(
+    ctx: Arc<Context>,
+    products: Store<DataProduct>,
+) -> impl Stream<Item = Result<ObjectRef<DataProduct>, watcher::Error>> + Send {
+    let watches = worker_secrets(&ctx.settings).into_iter().map(|name| {
+        let api: Api<PartialObjectMeta<Secret>> = Api::all(ctx.client.clone());
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        watcher(api, config).default_backoff().boxed()
+    });
+    futures::stream::select_all(watches).flat_map(move |event| {
+        let changed_in = match event {
+            Err(e) => return futures::stream::iter(vec![Err(e)]),
+            Ok(watcher::Event::Apply(secret)) => {
+                let (id, version) = secret_id(&secret.metadata);
+                let before = lock(&ctx.secret_versions).insert(id.clone(), version.clone());
+                // A first sight is not a change: the Secret was just created (by a pass
+                // that knows its version) or existed before this controller started.
+                before.is_some_and(|b| b != version).then_some(id.0)
+            }
+            Ok(watcher::Event::InitApply(secret)) => {
+                let (id, version) = secret_id(&secret.metadata);
+                let before = lock(&ctx.secret_versions).insert(id.clone(), version.clone());
+                before.is_some_and(|b| b != version).then_some(id.0)
+            }
+            Ok(watcher::Event::Delete(secret)) => {
+                let (id, _) = secret_id(&secret.metadata);
+                lock(&ctx.secret_versions).remove(&id);
+                Some(id.0)
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+        };
+        let affected: Vec<_> = changed_in
+            .map(|namespace| {
+                products
+                    .state()
+                    .iter()
+                    .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
+                    .map(|p| {
+                        let product = ObjectRef::from_obj(&**p);
+                        ctx.mark_children_changed(product.clone());
+                        Ok(product)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        futures::stream::iter(affected)
+    })
+}
+
+/// (namespace, name) and resourceVersion of a Secret.
+fn secret_id(metadata: &ObjectMeta) -> ((String, String), String) {
+    (
+        (
+            metadata.namespace.clone().unwrap_or_default(),
+            metadata.name.clone().unwrap_or_default(),
+        ),
+        metadata.resource_version.clone().unwrap_or_default(),
+    )
+}
+
 fn child_id(kind: &ChildKind, child: &DynamicObject) -> ChildId {
     ChildId {
         kind: kind.kind.to_string(),
@@ -139,6 +205,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let products: Api<DataProduct> = Api::all(ctx.client.clone());
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.concurrency);
+    let controller = Controller::new(products, watcher::Config::default()).with_config(config);
     let policy_changes = futures::stream::unfold(policy_generation, |mut rx| async move {
         rx.changed().await.ok()?;
         Some(((), rx))
@@ -147,11 +215,12 @@ pub async fn run(
         CHILD_KINDS
             .iter()
             .map(|kind| child_triggers(ctx.clone(), kind).boxed())
-            .chain(std::iter::once(pod_triggers(&ctx).boxed())),
+            .chain(std::iter::once(pod_triggers(&ctx).boxed()))
+            .chain(std::iter::once(
+                secret_triggers(ctx.clone(), controller.store()).boxed(),
+            )),
     );
-    let config = kube::runtime::controller::Config::default().concurrency(ctx.concurrency);
-    Controller::new(products, watcher::Config::default())
-        .with_config(config)
+    controller
         .reconcile_on(children.filter_map(|r| {
             futures::future::ready(match r {
                 Ok(product) => Some(product),

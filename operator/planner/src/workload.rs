@@ -32,6 +32,67 @@ pub const PLAN_MOUNT_PATH: &str = "/etc/meshplane";
 /// that the Deployment rolls the workers onto it.
 pub const PLAN_HASH_ANNOTATION: &str = "meshplane.dev/plan-hash";
 
+/// Annotation on the worker pod template naming the resourceVersion of every Secret the
+/// workers read (see [`worker_secrets`]). A pod reads its Secrets into its environment
+/// once, at start: a rotated key pair, catalog URI or masking key must change the
+/// template so that the workers roll onto it.
+pub const SECRET_VERSIONS_ANNOTATION: &str = "meshplane.dev/secret-versions";
+
+/// What [`SECRET_VERSIONS_ANNOTATION`] says of a Secret that does not exist (yet): its
+/// creation changes the template too.
+pub const ABSENT_SECRET: &str = "absent";
+
+/// The Secrets (in the product's namespace) the worker pods read their environment from.
+pub fn worker_secrets(settings: &PlatformSettings) -> Vec<String> {
+    let mut names = vec![
+        settings.s3_credentials_secret.clone(),
+        settings.masking_key_secret.clone(),
+        settings.catalog_secret.clone(),
+    ];
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The value of [`SECRET_VERSIONS_ANNOTATION`]: `name=resourceVersion` of each Secret,
+/// by name, comma-separated; a Secret missing from `versions` is [`ABSENT_SECRET`].
+pub fn secret_versions_text(
+    settings: &PlatformSettings,
+    versions: &BTreeMap<String, String>,
+) -> String {
+    worker_secrets(settings)
+        .iter()
+        .map(|name| {
+            let version = versions.get(name).map_or(ABSENT_SECRET, String::as_str);
+            format!("{name}={version}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Records the Secrets' versions on the workload's pod template (Deployment or CronJob).
+pub fn pin_secret_versions(workload: &mut Workload, versions_text: &str) {
+    let template = match workload {
+        Workload::Deployment(d) => d.spec.as_mut().map(|s| &mut s.template),
+        Workload::CronJob(c) => c
+            .spec
+            .as_mut()
+            .and_then(|s| s.job_template.spec.as_mut())
+            .map(|s| &mut s.template),
+    };
+    if let Some(template) = template {
+        template
+            .metadata
+            .get_or_insert_with(ObjectMeta::default)
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(
+                SECRET_VERSIONS_ANNOTATION.to_string(),
+                versions_text.to_string(),
+            );
+    }
+}
+
 /// Name of the workers' ServiceAccount, Role, RoleBinding and workload.
 pub fn worker_name(product: &DataProduct) -> String {
     names::child(

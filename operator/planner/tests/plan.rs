@@ -3,9 +3,13 @@
 use meshplane_api::load::{load_all, Resource};
 use meshplane_api::{DataProduct, GovernancePolicy, MaskingStrategy};
 use meshplane_governance::Engine;
-use meshplane_planner::workload::{plan_hash, PLAN_HASH_ANNOTATION};
+use meshplane_planner::workload::{
+    pin_secret_versions, plan_hash, secret_versions_text, worker_secrets, PLAN_HASH_ANNOTATION,
+    SECRET_VERSIONS_ANNOTATION,
+};
 use meshplane_planner::{plan, DesiredState, PlatformSettings, TopicMode, TopicRole};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 fn load(text: &str) -> (Vec<DataProduct>, Vec<GovernancePolicy>) {
     let mut products = Vec::new();
@@ -563,5 +567,66 @@ fn table_maintenance_is_a_cron_job_through_trino_only_when_trino_is_configured()
     assert_eq!(
         job["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"],
         3000
+    );
+}
+
+#[test]
+fn the_worker_pod_template_pins_the_version_of_every_secret_the_workers_read() {
+    let settings = PlatformSettings::default();
+    let mut state = plan(
+        &admitted(include_str!("../../../examples/orders.yaml")),
+        &settings,
+    )
+    .unwrap();
+    // Every Secret the pod's environment names is pinned, and nothing else.
+    let deployment = object(&state, "Deployment");
+    let mut referenced: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]
+        ["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["valueFrom"]["secretKeyRef"]["name"].as_str())
+        .map(str::to_string)
+        .collect();
+    referenced.sort();
+    referenced.dedup();
+    assert_eq!(referenced, worker_secrets(&settings));
+
+    let versions = BTreeMap::from([
+        ("meshplane-s3-credentials".to_string(), "812".to_string()),
+        ("meshplane-masking-key".to_string(), "805".to_string()),
+    ]);
+    let text = secret_versions_text(&settings, &versions);
+    assert_eq!(
+        text,
+        "meshplane-catalog=absent,meshplane-masking-key=805,meshplane-s3-credentials=812"
+    );
+    pin_secret_versions(&mut state.children.workload, &text);
+    let annotations = &object(&state, "Deployment")["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations[SECRET_VERSIONS_ANNOTATION], text.as_str());
+    // The plan hash stays beside it.
+    assert!(annotations[PLAN_HASH_ANNOTATION].is_string());
+
+    let rotated = BTreeMap::from([
+        ("meshplane-s3-credentials".to_string(), "900".to_string()),
+        ("meshplane-masking-key".to_string(), "805".to_string()),
+    ]);
+    assert_ne!(secret_versions_text(&settings, &rotated), text);
+}
+
+#[test]
+fn a_scheduled_product_pins_secret_versions_on_its_job_template() {
+    let settings = PlatformSettings::default();
+    let mut state = plan(
+        &admitted(include_str!("../../../examples/exchange-rates.yaml")),
+        &settings,
+    )
+    .unwrap();
+    pin_secret_versions(&mut state.children.workload, "meshplane-catalog=1");
+    let cron = object(&state, "CronJob");
+    assert_eq!(
+        cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["annotations"]
+            [SECRET_VERSIONS_ANNOTATION],
+        "meshplane-catalog=1"
     );
 }

@@ -61,6 +61,9 @@ pub enum WorkerError {
     /// The stream output port failed; the flush is not committed.
     #[error(transparent)]
     Stream(#[from] StreamOutputError),
+    /// S3 refuses the worker's credentials.
+    #[error(transparent)]
+    Credentials(#[from] crate::store::CredentialsRefused),
     /// A data file could not be described to the table.
     #[error("failed to describe data file {key} to the Iceberg table: {reason}")]
     DataFile {
@@ -709,6 +712,18 @@ pub async fn run(
         Decoder::new(&plan, &settings.masking_key)?.with_max_event_bytes(settings.max_event_bytes);
     // The plan's `unique` checks, validated once; each buffer gets an empty copy.
     let unique = UniqueChecks::new(&plan)?;
+    let ready = Arc::new(ready);
+    let store = Store::new(
+        s3_client(&settings.s3),
+        plan.bucket.clone(),
+        plan.encryption.as_deref(),
+        plan.kms_key_id.clone(),
+        ready.clone(),
+    );
+    // Refused credentials end the worker here, so that its pod's crash loop says why;
+    // an outage is waited out. Before joining the consumer group, so a crash loop
+    // does not rebalance the workers that run.
+    store.check_access(&plan.table_prefix).await?;
     let consumer: WorkerConsumer = ClientConfig::new()
         .set("bootstrap.servers", &kafka.bootstrap_servers)
         .set("group.id", &kafka.consumer_group)
@@ -740,16 +755,8 @@ pub async fn run(
         Some(topic) => Some(StreamOutput::new(&kafka.bootstrap_servers, topic)?),
         None => None,
     };
-    let ready = Arc::new(ready);
     // Not ready until the table is there: the controller creates it.
     let (catalog, table, field_ids) = open_table(&settings, &metrics, &ready).await;
-    let store = Store::new(
-        s3_client(&settings.s3),
-        plan.bucket.clone(),
-        plan.encryption.as_deref(),
-        plan.kms_key_id.clone(),
-        ready.clone(),
-    );
     let naming = FileNaming {
         topic: kafka.topic.clone(),
         data_prefix: format!("{}/data", plan.table_prefix),

@@ -16,6 +16,31 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 /// credentials) shows on the pod's readiness and, through it, on the product's `Ready`.
 pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(30);
 
+/// Error codes with which S3 refuses the credentials themselves (not an outage): waiting
+/// does not help, so the worker exits and the pod's crash loop names the cause.
+const REFUSED_CREDENTIALS: [&str; 6] = [
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "InvalidToken",
+    "ExpiredToken",
+    "AllAccessDisabled",
+];
+
+/// S3 refused the worker's credentials for its table location.
+#[derive(Debug, thiserror::Error)]
+#[error("S3 refuses the worker's credentials for s3://{bucket}/{prefix} ({code}: {message}); fix the key pair in the Secret the workers read (the pods roll when it changes)")]
+pub struct CredentialsRefused {
+    /// Bucket.
+    pub bucket: String,
+    /// Table prefix the worker writes under.
+    pub prefix: String,
+    /// S3's error code.
+    pub code: String,
+    /// S3's message.
+    pub message: String,
+}
+
 /// The product's bucket.
 #[derive(Clone)]
 pub struct Store {
@@ -124,6 +149,40 @@ impl Store {
             on_retry,
         )
         .await;
+    }
+
+    /// Lists one object under `prefix`, retrying outages (connection errors, 5xx, a bucket
+    /// not created yet), and fails only when S3 refuses the credentials: a wrong, unknown,
+    /// expired or revoked key pair is a fault to report at start, not one to wait out.
+    pub async fn check_access(&self, prefix: &str) -> Result<(), CredentialsRefused> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let listed = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .max_keys(1)
+                .send()
+                .await;
+            let error = match listed {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let code = error.code().unwrap_or_default().to_string();
+            if REFUSED_CREDENTIALS.contains(&code.as_str()) {
+                return Err(CredentialsRefused {
+                    bucket: self.bucket.clone(),
+                    prefix: prefix.to_string(),
+                    message: error.message().unwrap_or_default().to_string(),
+                    code,
+                });
+            }
+            tracing::warn!(bucket = %self.bucket, error = %aws_sdk_s3::error::DisplayErrorContext(&error), retry_in = ?delay, "S3 not reachable yet; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
+        }
     }
 
     /// Deletes an object (absent objects are fine).

@@ -23,7 +23,9 @@ pub async fn workload(
     let report = observe(ctx, product).await?;
     let told = match worker_change(product.status.as_ref(), &report) {
         Some(WorkerChange::Available) => Some((EventType::Normal, "WorkerAvailable")),
-        Some(WorkerChange::Down) => Some((EventType::Warning, report.reason.as_str())),
+        Some(WorkerChange::Down | WorkerChange::RolloutStuck) => {
+            Some((EventType::Warning, report.reason.as_str()))
+        }
         None => None,
     };
     if let Some((type_, reason)) = told {
@@ -64,11 +66,11 @@ async fn observe(ctx: &Context, product: &DataProduct) -> Result<WorkloadReport,
             product: key(product),
             source,
         })?;
-    let available = deployment
-        .and_then(|d| d.status)
-        .and_then(|s| s.available_replicas)
-        .unwrap_or(0);
-    if available > 0 {
+    let status = deployment.as_ref().and_then(|d| d.status.as_ref());
+    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
+    // Pods of an older template still there: a rollout is under way (or stuck).
+    let rolling = status.is_some_and(|s| s.replicas.unwrap_or(0) > s.updated_replicas.unwrap_or(0));
+    if available > 0 && !rolling {
         return Ok(WorkloadReport {
             reason: WorkloadReason::Available,
             message: format!("{available} ingestion worker(s) available"),
@@ -78,6 +80,23 @@ async fn observe(ctx: &Context, product: &DataProduct) -> Result<WorkloadReport,
     let listed = pods
         .list(&ListParams::default().labels(&worker_pods_selector(product)))
         .await;
+    if available > 0 {
+        // A rollout is under way: fine while its new pods start, stuck when they fail.
+        let new_pods = listed.map(|l| diagnose(&l.items)).ok();
+        return Ok(match new_pods {
+            Some(failing) if failing.reason.is_failure() => WorkloadReport {
+                reason: WorkloadReason::RolloutStuck,
+                message: format!(
+                    "{available} ingestion worker(s) of the previous template available, but the rollout is stuck: {}",
+                    failing.message
+                ),
+            },
+            _ => WorkloadReport {
+                reason: WorkloadReason::Available,
+                message: format!("{available} ingestion worker(s) available (rolling out)"),
+            },
+        });
+    }
     Ok(match listed {
         Ok(list) => diagnose(&list.items),
         // The pods only explain; failing the reconcile over them (a chart without the

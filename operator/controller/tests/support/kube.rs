@@ -187,18 +187,62 @@ pub fn secret_exists(name: &str) -> Step {
     secret_call(name, StatusCode::CONFLICT)
 }
 
-/// The Secrets of a namespace the controller has not seen yet, then the product's.
+/// The resourceVersion's metadata of an existing Secret, as the controller reads it after
+/// its create was refused (409).
+fn secret_version_read(name: &str) -> Step {
+    Step::Kube(
+        Call::get(
+            format!("the read of Secret {name}'s version"),
+            format!("/api/v1/namespaces/{NAMESPACE}/secrets/{name}"),
+        )
+        .reply(
+            StatusCode::OK,
+            json!({
+                "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "1"},
+            }),
+        ),
+    )
+}
+
+/// The catalog Secret, left to the platform team (no catalog URI is configured in these
+/// tests) and not there: looked at only.
+fn catalog_secret_absent() -> Step {
+    Step::Kube(
+        Call::get(
+            "the read of Secret meshplane-catalog's version",
+            format!("/api/v1/namespaces/{NAMESPACE}/secrets/meshplane-catalog"),
+        )
+        .reply(
+            StatusCode::NOT_FOUND,
+            failure(404, "NotFound", "secrets \"meshplane-catalog\" not found"),
+        ),
+    )
+}
+
+/// What the worker pod template pins after [`secrets`]: the catalog Secret absent, the
+/// others at version 1.
+pub const PINNED_SECRET_VERSIONS: &str =
+    "meshplane-catalog=absent,meshplane-masking-key=1,meshplane-s3-credentials=1";
+
+/// The Secrets of a namespace the controller has not seen yet (by name: the workers' ones,
+/// then the product's read credentials).
 pub fn secrets(created: bool) -> Vec<Step> {
-    let step = if created {
-        secret_created
+    let mut steps = vec![catalog_secret_absent()];
+    for name in ["meshplane-masking-key", "meshplane-s3-credentials"] {
+        if created {
+            steps.push(secret_created(name));
+        } else {
+            steps.push(secret_exists(name));
+            steps.push(secret_version_read(name));
+        }
+    }
+    steps.push(if created {
+        secret_created("orders-read-credentials")
     } else {
-        secret_exists
-    };
-    vec![
-        step("meshplane-s3-credentials"),
-        step("meshplane-masking-key"),
-        step("orders-read-credentials"),
-    ]
+        secret_exists("orders-read-credentials")
+    });
+    steps
 }
 
 /// Server-side apply (field manager `meshplane`, forced) of every child the planner
@@ -305,7 +349,7 @@ pub fn deployment(available: i32) -> Step {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
                 "metadata": { "name": "orders-ingest", "namespace": NAMESPACE },
-                "status": { "replicas": 1, "availableReplicas": available },
+                "status": { "replicas": 1, "updatedReplicas": 1, "availableReplicas": available },
             }),
         ),
     )

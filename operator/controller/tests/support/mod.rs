@@ -96,5 +96,11 @@ pub fn desired(product: &DataProduct) -> DesiredState {
         "the product is expected to be compliant: {:?}",
         decision.violations
     );
-    plan(&decision.effective, &settings()).expect("the product plans")
+    let mut desired = plan(&decision.effective, &settings()).expect("the product plans");
+    // The versions the mock API server gives the workers' Secrets (`kube::secrets`).
+    meshplane_planner::workload::pin_secret_versions(
+        &mut desired.children.workload,
+        kube::PINNED_SECRET_VERSIONS,
+    );
+    desired
 }
