@@ -30,6 +30,7 @@ install() {
     --set controller.kafka.topicMode=direct --set controller.kafka.topicReplicas=1 \
     --set controller.kafka.bootstrapServers=kafka.platform.svc.cluster.local:9092 \
     --set controller.s3.endpoint=http://s3.platform.svc.cluster.local:8333 \
+    --set controller.s3.iamEndpoint=http://s3.platform.svc.cluster.local:8333 \
     --set controller.workerResources.requests.cpu="$MESHPLANE_WORKER_CPU_REQUEST" \
     --set controller.workerResources.requests.memory="$MESHPLANE_WORKER_MEMORY_REQUEST" \
     --wait --timeout 5m "$@" || die "helm install failed"

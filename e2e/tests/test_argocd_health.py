@@ -103,7 +103,7 @@ def cases():
 def test_every_kind_is_laid_out_as_argo_cd_resource_customizations():
     dirs = kind_dirs()
     kinds = {os.path.relpath(d, HEALTH) for d in dirs}
-    assert kinds == {"meshplane.dev/DataProduct", "meshplane.dev/GovernancePolicy"}, kinds
+    assert kinds == {"meshplane.dev/DataProduct", "meshplane.dev/GovernancePolicy", "meshplane.dev/AccessRequest"}, kinds
     for directory in dirs:
         tests = load_yaml(os.path.join(directory, "health_test.yaml"))["tests"]
         listed = {os.path.normpath(t["inputPath"]) for t in tests}

@@ -1,6 +1,9 @@
 //! The webhook configurations Meshplane registers with the API server. Pure builders.
 
-use crate::server::{MUTATE_PRODUCTS_PATH, VALIDATE_POLICIES_PATH, VALIDATE_PRODUCTS_PATH};
+use crate::server::{
+    MUTATE_ACCESS_REQUESTS_PATH, MUTATE_PRODUCTS_PATH, VALIDATE_POLICIES_PATH,
+    VALIDATE_PRODUCTS_PATH,
+};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
     ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
@@ -108,21 +111,35 @@ pub fn webhook_configurations(
     ca_bundle: &str,
     operator_namespace: &str,
 ) -> (MutatingWebhookConfiguration, ValidatingWebhookConfiguration) {
+    let mutating_webhook = |name: &str, path: &str, resource: &str| MutatingWebhook {
+        name: name.into(),
+        client_config: client_config(target, path, ca_bundle),
+        rules: rules(resource),
+        admission_review_versions: vec!["v1".into()],
+        side_effects: "None".into(),
+        failure_policy: Some("Fail".into()),
+        match_policy: Some("Equivalent".into()),
+        namespace_selector: outside(operator_namespace),
+        reinvocation_policy: Some("IfNeeded".into()),
+        timeout_seconds: Some(TIMEOUT_SECONDS),
+        ..MutatingWebhook::default()
+    };
     let mutating = MutatingWebhookConfiguration {
         metadata: meta(),
-        webhooks: Some(vec![MutatingWebhook {
-            name: "mutate.dataproducts.meshplane.dev".into(),
-            client_config: client_config(target, MUTATE_PRODUCTS_PATH, ca_bundle),
-            rules: rules("dataproducts"),
-            admission_review_versions: vec!["v1".into()],
-            side_effects: "None".into(),
-            failure_policy: Some("Fail".into()),
-            match_policy: Some("Equivalent".into()),
-            namespace_selector: outside(operator_namespace),
-            reinvocation_policy: Some("IfNeeded".into()),
-            timeout_seconds: Some(TIMEOUT_SECONDS),
-            ..MutatingWebhook::default()
-        }]),
+        webhooks: Some(vec![
+            mutating_webhook(
+                "mutate.dataproducts.meshplane.dev",
+                MUTATE_PRODUCTS_PATH,
+                "dataproducts",
+            ),
+            // Records who filed and who decided each request; refuses self-approval and
+            // approvers without the `approve` verb on the product.
+            mutating_webhook(
+                "mutate.accessrequests.meshplane.dev",
+                MUTATE_ACCESS_REQUESTS_PATH,
+                "accessrequests",
+            ),
+        ]),
     };
     let validating_webhook = |name: &str, path: &str, resource: &str, selector| ValidatingWebhook {
         name: name.into(),

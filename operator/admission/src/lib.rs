@@ -7,10 +7,11 @@
 //! `meshplane plan` and the catalog use.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod certs;
 pub mod configuration;
 pub mod review;
 pub mod server;
 
 pub use review::{review, Endpoint, ReviewError};
-pub use server::{router, AdmissionState};
+pub use server::{access_router, router, AdmissionState, ApproverAuthorizer};

@@ -1,11 +1,12 @@
-//! Meshplane's API: the `DataProduct` and `GovernancePolicy` custom resources, the
-//! ingestion plan the controller hands to workers, and strict loading of all of them
-//! from YAML.
+//! Meshplane's API: the `DataProduct`, `GovernancePolicy` and `AccessRequest` custom
+//! resources, the ingestion plan the controller hands to workers, and strict loading of
+//! all of them from YAML.
 //!
 //! This crate holds types only. It never talks to a cluster, Kafka or S3, so the
 //! governance engine, the planner and offline tools can depend on it freely.
 #![forbid(unsafe_code)]
 
+pub mod access_request;
 pub mod common;
 pub mod data_product;
 pub mod duration;
@@ -13,6 +14,10 @@ pub mod governance_policy;
 pub mod ingest_plan;
 pub mod load;
 
+pub use access_request::{
+    AccessPhase, AccessRequest, AccessRequestSpec, AccessRequestStatus, AccessSubject, Grant,
+    ProductReference,
+};
 pub use common::{Classification, FieldType, MaskingStrategy, SubjectKind};
 pub use data_product::*;
 pub use governance_policy::*;
@@ -28,9 +33,13 @@ pub const API_VERSION: &str = "meshplane.dev/v1alpha1";
 /// stream (what `meshplane crds` prints and `crds/` holds).
 pub fn crds_yaml() -> String {
     use kube::CustomResourceExt;
-    [DataProduct::crd(), GovernancePolicy::crd()]
-        .iter()
-        .map(|crd| serde_yaml::to_string(crd).expect("CRDs serialize"))
-        .collect::<Vec<_>>()
-        .join("---\n")
+    [
+        DataProduct::crd(),
+        GovernancePolicy::crd(),
+        AccessRequest::crd(),
+    ]
+    .iter()
+    .map(|crd| serde_yaml::to_string(crd).expect("CRDs serialize"))
+    .collect::<Vec<_>>()
+    .join("---\n")
 }

@@ -112,6 +112,11 @@ pub fn load_all(text: &str, origin: &str) -> Result<Vec<Resource>, LoadError> {
                 "`apiVersion` and `kind` are required (e.g. apiVersion: meshplane.dev/v1alpha1, kind: DataProduct)".into(),
             ));
         }
+        if kind == "AccessRequest" {
+            return Err(wrong(
+                "kind `AccessRequest` is decided in the cluster, not from files (expected DataProduct or GovernancePolicy)".into(),
+            ));
+        }
         if kind != "DataProduct" && kind != "GovernancePolicy" {
             return Err(wrong(format!(
                 "kind `{kind}` is not a Meshplane resource (expected DataProduct or GovernancePolicy)"

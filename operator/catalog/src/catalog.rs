@@ -7,8 +7,9 @@ use crate::impact::{self, ImpactResults, PolicyImpact};
 use crate::lineage::{product_node, LineageGraph, LineageView, NodeKind};
 use crate::query::{ImpactQuery, SearchQuery};
 use crate::search::{self, SearchResults, TokenIndex};
+use crate::views::AccessView;
 use crate::views::{self, Completeness, FindingView, Freshness, ProductPage};
-use meshplane_api::{DataProduct, GovernancePolicy};
+use meshplane_api::{AccessPhase, AccessRequest, DataProduct, GovernancePolicy};
 use meshplane_governance::{Engine, PolicyError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct Catalog {
     by_id: HashMap<ProductId, u32>,
     index: TokenIndex,
     lineage: LineageGraph,
+    /// Access requests by the product they ask for, keyed `namespace/name` of the request.
+    requests: HashMap<ProductId, std::collections::BTreeMap<String, AccessView>>,
 }
 
 impl Default for Catalog {
@@ -52,6 +55,38 @@ impl Catalog {
             by_id: HashMap::new(),
             index: TokenIndex::default(),
             lineage: LineageGraph::default(),
+            requests: HashMap::new(),
+        }
+    }
+
+    /// Adds or replaces an access request (shown on its product's page: granted ones
+    /// under "who uses it", pending ones for the owner to decide).
+    pub fn upsert_request(&mut self, request: &AccessRequest) {
+        let key = request_key(request);
+        for requests in self.requests.values_mut() {
+            requests.remove(&key);
+        }
+        let (namespace, name) = request.product_key();
+        self.requests
+            .entry(ProductId::new(namespace, name))
+            .or_default()
+            .insert(key, AccessView::of(request));
+    }
+
+    /// Removes an access request; unknown ones are ignored.
+    pub fn remove_request(&mut self, request: &AccessRequest) {
+        let key = request_key(request);
+        self.requests.retain(|_, requests| {
+            requests.remove(&key);
+            !requests.is_empty()
+        });
+    }
+
+    /// Replaces every access request (a watch restarted and listed them again).
+    pub fn replace_requests<'a>(&mut self, requests: impl IntoIterator<Item = &'a AccessRequest>) {
+        self.requests.clear();
+        for request in requests {
+            self.upsert_request(request);
         }
     }
 
@@ -98,6 +133,7 @@ impl Catalog {
     pub fn replace_all(&mut self, products: impl IntoIterator<Item = DataProduct>) {
         *self = Catalog {
             engine: self.engine.clone(),
+            requests: std::mem::take(&mut self.requests),
             ..Catalog::new()
         };
         for product in products {
@@ -177,6 +213,17 @@ impl Catalog {
     }
 
     /// The product page of `id` at `now` (seconds since the Unix epoch).
+    /// The product's access requests in `phase`, by request.
+    fn access(&self, id: &ProductId, phase: AccessPhase) -> Vec<AccessView> {
+        self.requests
+            .get(id)
+            .into_iter()
+            .flat_map(|r| r.values())
+            .filter(|r| r.phase == Some(phase))
+            .cloned()
+            .collect()
+    }
+
     pub fn page(&self, id: &ProductId, now: i64) -> Option<ProductPage> {
         let entry = self.get(id)?;
         let lineage = self
@@ -202,6 +249,8 @@ impl Catalog {
             completeness: Completeness::of(entry),
             locations: views::locations(entry),
             readers: spec.access.readers.clone(),
+            grants: self.access(id, AccessPhase::Granted),
+            pending_requests: self.access(id, AccessPhase::Pending),
             consumers,
             quality: spec.quality.clone(),
             conditions: views::conditions(entry),
@@ -209,4 +258,12 @@ impl Catalog {
             lineage,
         })
     }
+}
+
+fn request_key(request: &AccessRequest) -> String {
+    format!(
+        "{}/{}",
+        request.namespace_or_default(),
+        request.metadata.name.clone().unwrap_or_default()
+    )
 }

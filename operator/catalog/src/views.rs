@@ -269,6 +269,12 @@ pub struct ProductPage {
     pub locations: Locations,
     /// Who may read it.
     pub readers: Vec<Subject>,
+    /// Access granted through AccessRequests ("who uses it").
+    #[serde(default)]
+    pub grants: Vec<AccessView>,
+    /// AccessRequests waiting for an approver of the product.
+    #[serde(default)]
+    pub pending_requests: Vec<AccessView>,
     /// Products that read it (derived products).
     pub consumers: Vec<String>,
     /// Quality checks run on every record.
@@ -374,4 +380,47 @@ pub(crate) fn conditions(entry: &Entry) -> Vec<ConditionView> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// An AccessRequest as a product page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessView {
+    /// The request, `namespace/name`.
+    pub request: String,
+    /// Who reads, `Kind:name`.
+    pub subject: String,
+    /// Why.
+    pub purpose: String,
+    /// Where the request stands.
+    pub phase: Option<meshplane_api::AccessPhase>,
+    /// Who or what decided.
+    pub decided_by: Option<String>,
+    /// The most sensitive columns granted (granted requests).
+    pub classification: Option<meshplane_api::Classification>,
+    /// Columns granted (granted requests).
+    pub columns: Vec<String>,
+    /// When the grant ends, RFC 3339.
+    pub expires_at: Option<String>,
+}
+
+impl AccessView {
+    /// The view of `request`.
+    pub fn of(request: &meshplane_api::AccessRequest) -> AccessView {
+        let namespace = request.namespace_or_default();
+        let status = request.status.clone().unwrap_or_default();
+        AccessView {
+            request: format!(
+                "{namespace}/{}",
+                request.metadata.name.clone().unwrap_or_default()
+            ),
+            subject: request.spec.subject.qualified_name(&namespace),
+            purpose: request.spec.purpose.clone(),
+            phase: status.phase,
+            decided_by: status.decided_by,
+            classification: status.grant.as_ref().map(|g| g.classification),
+            columns: status.grant.map(|g| g.columns).unwrap_or_default(),
+            expires_at: request.spec.expires_at.as_ref().map(|t| t.0.to_string()),
+        }
+    }
 }

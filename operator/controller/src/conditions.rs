@@ -31,6 +31,9 @@ pub enum ConditionType {
     /// product's completeness SLO (only products with `spec.slo.completeness`; `Unknown`
     /// while it cannot be measured).
     CompletenessSLOMet,
+    /// AccessRequests: whether the request is approved (by the product's readers list, a
+    /// policy or an approver); `Unknown` while it waits.
+    Approved,
 }
 
 impl ConditionType {
@@ -47,6 +50,7 @@ impl ConditionType {
             ConditionType::MonitoringReady => "MonitoringReady",
             ConditionType::FreshnessSLOMet => "FreshnessSLOMet",
             ConditionType::CompletenessSLOMet => "CompletenessSLOMet",
+            ConditionType::Approved => "Approved",
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct Context {
     /// The platform's Prometheus, read for the products' completeness; `None`: not
     /// configured (completeness is not measured and the status says so).
     pub prometheus: Option<meshplane_effects::prometheus::Prometheus>,
+    /// Issues per-grant object-store keys; `None`: not configured (grants give the
+    /// location only, and their status says so).
+    pub identity: Option<Arc<dyn meshplane_effects::identity::ObjectStoreIdentity>>,
     /// Reconciles running at once.
     pub concurrency: u16,
     /// Prometheus metrics.
@@ -90,6 +93,7 @@ impl Context {
             credentials,
             tables: None,
             prometheus: None,
+            identity: None,
             concurrency: 16,
             recorder,
             metrics: crate::metrics::Metrics::default(),
@@ -117,6 +121,15 @@ impl Context {
     /// The same context creating tables in `tables`.
     pub fn with_tables(mut self, tables: TableCatalog) -> Self {
         self.tables = Some(tables);
+        self
+    }
+
+    /// The same context issuing grants' object-store keys through `identity`.
+    pub fn with_identity(
+        mut self,
+        identity: Arc<dyn meshplane_effects::identity::ObjectStoreIdentity>,
+    ) -> Self {
+        self.identity = Some(identity);
         self
     }
 

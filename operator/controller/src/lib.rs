@@ -10,6 +10,7 @@
 //! reconcile). Only the effects crate does I/O.
 #![forbid(unsafe_code)]
 
+pub mod access;
 mod cleanup;
 pub mod completeness;
 pub mod conditions;

@@ -3,8 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod authorization;
 pub mod catalog_feed;
+pub mod grants;
 pub mod iceberg;
+pub mod identity;
 pub mod kafka;
 pub mod leader;
 pub mod policies;

@@ -3,8 +3,9 @@
 use crate::decision::Decision;
 use crate::field_patterns::{FieldFacts, FieldPatterns};
 use crate::policy::{CompiledPolicy, PolicyError};
+use crate::rules::access::{self, RequestVerdict};
 use crate::{checks, defaults, scope, structure};
-use meshplane_api::{DataProduct, Enforcement, GovernancePolicy};
+use meshplane_api::{Classification, DataProduct, Enforcement, GovernancePolicy, SubjectKind};
 use std::sync::Arc;
 
 /// A set of compiled policies. Compile once, evaluate many products.
@@ -59,6 +60,23 @@ impl Engine {
         self.policies
             .iter()
             .any(|c| c.policy.metadata.name == policy.metadata.name && c.policy.spec == policy.spec)
+    }
+
+    /// Decides an access request: whether the enforced policies that select `product`
+    /// allow `kind`/`subject_name` (policy form: `namespace/name` for a ServiceAccount) to
+    /// read it up to `level` without an approver.
+    pub fn decide_access(
+        &self,
+        product: &DataProduct,
+        kind: SubjectKind,
+        subject_name: &str,
+        level: Classification,
+    ) -> RequestVerdict {
+        let enforced = self.policies.iter().filter(|p| {
+            p.enforcement == Enforcement::Enforce
+                && scope::selects(&p.policy.spec.applies_to, product)
+        });
+        access::decide_request(enforced, kind, subject_name, level)
     }
 
     /// Decides on a product: violations, warnings, conflicts, mutations and the effective product.

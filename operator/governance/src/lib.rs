@@ -46,6 +46,7 @@ pub use engine::Engine;
 pub use field_patterns::FieldPatternsError;
 pub use policy::{validate_policy, CompiledPolicy, PolicyError, PolicyProblem};
 pub use regex_limits::PatternError;
+pub use rules::access::RequestVerdict;
 pub use rules::RuleError;
 pub use shared::SharedEngine;
 

@@ -3,6 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use meshplane_catalog::{CatalogState, Ui};
+use meshplane_controller::access::run as run_access;
 use meshplane_controller::{run as run_controller, Context, Credentials};
 use meshplane_effects::catalog_feed::{keep_catalog_current, SharedCatalog};
 use meshplane_effects::kafka::KafkaAdmin;
@@ -82,6 +83,12 @@ pub struct ControllerArgs {
     /// `CompletenessSLOMet` condition says so.
     #[arg(long, env = "MESHPLANE_PROMETHEUS_URL", default_value = "")]
     prometheus_url: String,
+    /// The object store's IAM endpoint (the IAM Query API: `https://iam.amazonaws.com`
+    /// on AWS; SeaweedFS serves it on its S3 URL), through which each access grant gets
+    /// its own read-only keys for one product, signed with the controller's S3 keys;
+    /// empty: grants carry the product's location only, and their status says so.
+    #[arg(long, env = "MESHPLANE_IAM_ENDPOINT", default_value = "")]
+    iam_endpoint: String,
     /// Prefix of every bucket name.
     #[arg(long, default_value = "meshplane")]
     bucket_prefix: String,
@@ -281,6 +288,16 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
             &args.prometheus_url,
         ));
     }
+    if !args.iam_endpoint.is_empty() {
+        ctx = ctx.with_identity(Arc::new(meshplane_effects::identity::IamApi::new(
+            &args.iam_endpoint,
+            &s3_settings.region,
+            meshplane_effects::identity::KeyPair {
+                access_key_id: s3_settings.access_key_id.clone(),
+                secret_access_key: s3_settings.secret_access_key.clone(),
+            },
+        )));
+    }
     let ctx = Arc::new(ctx);
     // Started after the policies in force are known, so ready from the start.
     let (_ready_tx, ready_rx) = tokio::sync::watch::channel(true);
@@ -320,7 +337,12 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         }
     };
     let result = tokio::select! {
-        _ = run_controller(ctx, generation_rx, crate::shutdown_signal()) => Ok(()),
+        _ = async {
+            tokio::join!(
+                run_controller(ctx.clone(), generation_rx.clone(), crate::shutdown_signal()),
+                run_access(ctx, generation_rx, crate::shutdown_signal()),
+            )
+        } => Ok(()),
         error = lost => Err(anyhow::Error::new(error).context("stopping: leadership lost")),
         result = metrics => result.context("the metrics task failed")?,
         result = catalog_server => Err(match result {

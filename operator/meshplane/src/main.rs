@@ -1,6 +1,7 @@
 //! `meshplane`: one binary, one image, with a subcommand per process.
 #![forbid(unsafe_code)]
 
+mod access_cli;
 mod catalog_cli;
 mod controller;
 mod iceberg_args;
@@ -31,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the CustomResourceDefinitions (DataProduct, GovernancePolicy) as YAML.
+    /// Print the CustomResourceDefinitions (DataProduct, GovernancePolicy, AccessRequest) as YAML.
     Crds,
     /// Decide on products offline, as admission would, and render what would be provisioned.
     ///
@@ -54,6 +55,8 @@ enum Command {
     Catalog(catalog_cli::CatalogArgs),
     /// Impact analysis: which products (and fields) a question or a proposed policy touches.
     Impact(catalog_cli::ImpactArgs),
+    /// Request, approve, deny and list access to products (AccessRequests).
+    Access(access_cli::AccessArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Maintain(args) => maintain::run(args),
         Command::Catalog(args) => catalog_cli::run_catalog(args),
         Command::Impact(args) => catalog_cli::run_impact(args),
+        Command::Access(args) => access_cli::run(args),
     }
 }
 

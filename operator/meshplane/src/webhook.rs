@@ -4,7 +4,8 @@ use axum_server::tls_rustls::RustlsConfig;
 use clap::Args;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use meshplane_admission::configuration::WebhookTarget;
-use meshplane_admission::{router, AdmissionState};
+use meshplane_admission::{access_router, router, AdmissionState};
+use meshplane_effects::authorization::SubjectAccessReviews;
 use meshplane_effects::policies::keep_engine_current;
 use meshplane_effects::webhook::{apply_configurations, cluster_role_owner, ensure_certificate};
 use std::net::SocketAddr;
@@ -218,7 +219,8 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
         .context("failed to load the serving certificate")?;
     // The policy watch's counters, on the port already served: no second listener to
     // configure, and scrapers reach it with the webhook's CA.
-    let app = router(state).route(
+    let approvers = Arc::new(SubjectAccessReviews::new(client.clone()));
+    let app = router(state).merge(access_router(approvers)).route(
         "/metrics",
         axum::routing::get(|| async { meshplane_effects::policies::render_metrics() }),
     );

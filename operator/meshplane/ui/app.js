@@ -158,6 +158,39 @@ function completenessText(c) {
   return `SLO ${c.slo} %; ${m.percent} % of the last ${m.window}'s ${m.records} records passed (${m.rejected} rejected, ${m.measuredAt}) — ${c.state}`;
 }
 
+// "Request access": the catalog has no identity of its own to file requests with, so the
+// form writes the AccessRequest for the consumer to apply as themself (kubectl or the CLI),
+// which is what lets the webhook record who filed it.
+function requestAccessForm(p) {
+  const [productNamespace, productName] = p.id.split("/");
+  const output = el("pre", { id: "access-request-yaml" });
+  const field = (name, label, attrs) => el("label", {}, label, " ", el("input", { name, required: true, ...attrs }));
+  const form = el("form", { id: "request-access", onsubmit: (event) => {
+    event.preventDefault();
+    const v = Object.fromEntries(new FormData(form).entries());
+    const [kind, rest] = [v.kind, v.subject.trim()];
+    const [saNamespace, saName] = rest.includes("/") ? rest.split("/", 2) : [v.namespace, rest];
+    const subject = kind === "ServiceAccount"
+      ? `{ kind: ServiceAccount, namespace: ${saNamespace}, name: ${saName} }` : `{ kind: ${kind}, name: ${rest} }`;
+    output.textContent = [
+      "apiVersion: meshplane.dev/v1alpha1", "kind: AccessRequest",
+      `metadata: { name: ${v.name}, namespace: ${v.namespace} }`, "spec:",
+      `  product: { namespace: ${productNamespace}, name: ${productName} }`, `  subject: ${subject}`,
+      `  purpose: ${JSON.stringify(v.purpose)}`, "",
+      "# Apply it as yourself: kubectl apply -f request.yaml, or",
+      `# meshplane access request ${v.name} -n ${v.namespace} --product ${p.id} --subject ${kind}:${kind === "ServiceAccount" ? saNamespace + "/" + saName : rest} --purpose ${JSON.stringify(v.purpose)}`,
+    ].join("\n");
+  } },
+    field("name", "Request name", { value: `${productName}-access`, pattern: "[a-z0-9]([-a-z0-9]*[a-z0-9])?" }),
+    field("namespace", "Your namespace"),
+    el("label", {}, "Subject kind ", el("select", { name: "kind" },
+      ["ServiceAccount", "User", "Group"].map((k) => el("option", { value: k }, k)))),
+    field("subject", "Subject (namespace/name for a ServiceAccount)"),
+    field("purpose", "Purpose"),
+    el("button", { type: "submit" }, "Request access"));
+  return el("div", {}, form, output);
+}
+
 async function productPage(id) {
   show(el("p", { class: "meta" }, "Loading…"));
   try {
@@ -185,7 +218,14 @@ async function productPage(id) {
         table(["", ""], [["Bucket", loc.bucket || "(not provisioned yet)"], ["Prefix", loc.prefix || ""], ["Source topic", loc.topic || ""], ["Stream topic", loc.streamTopic || ""]])),
       el("section", {}, el("h2", {}, "Who uses it"),
         table(["Reader", "Purpose"], p.readers.map((r) => [`${r.kind}:${r.namespace ? r.namespace + "/" : ""}${r.name}`, r.purpose || ""])),
+        p.grants.length ? table(["Granted to", "Purpose", "Columns up to", "Decided by", "Expires", "Request"],
+          p.grants.map((g) => [g.subject, g.purpose, g.classification || "", g.decidedBy || "", g.expiresAt || "never", g.request])) : null,
+        p.pendingRequests.length ? el("div", { id: "pending-requests" }, el("h3", {}, "Waiting for an approver"),
+          table(["Subject", "Purpose", "Request", "Approve with"],
+            p.pendingRequests.map((r) => [r.subject, r.purpose, r.request,
+              el("code", {}, `meshplane access approve ${r.request.split("/")[1]} -n ${r.request.split("/")[0]}`)]))) : null,
         p.consumers.length ? el("p", {}, "Derived products: ", p.consumers.map((c) => [productLink(c), " "])) : null),
+      el("section", {}, el("h2", {}, "Request access"), requestAccessForm(p)),
       el("section", {}, el("h2", {}, "Lineage"), lineageGraph(p.lineage)),
       el("section", {}, el("h2", {}, "Status"),
         table(["Condition", "Status", "Reason", "Message"], p.conditions.map((c) => [c.type, c.status, c.reason, c.message])),

@@ -15,6 +15,7 @@ pub mod access;
 pub mod cdc;
 pub mod children;
 pub mod external;
+pub mod grants;
 pub mod iceberg;
 pub mod labels;
 pub mod maintenance;

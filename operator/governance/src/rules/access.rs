@@ -123,3 +123,49 @@ pub(crate) fn check(policy: &CompiledPolicy, product: &DataProduct, findings: &m
         }
     }
 }
+
+/// How the policies' access rules answer an access request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestVerdict {
+    /// Every enforced rule covering the level names the subject: granted without an
+    /// approver. Carries the policies whose rules allowed it.
+    Allowed(Vec<String>),
+    /// No enforced rule covers the level, or one does not name the subject: someone
+    /// allowed to approve the product decides. Carries why, in a sentence.
+    NeedsApproval(String),
+}
+
+/// Decides a request by `subject` (kind and policy-form name: `namespace/name` for a
+/// ServiceAccount) to read `product` up to `level`, with the enforced policies that
+/// select the product. An explicit allow is required: with no rule covering the level,
+/// the request waits for an approver rather than being granted by default.
+pub(crate) fn decide_request<'a>(
+    policies: impl Iterator<Item = &'a CompiledPolicy>,
+    kind: SubjectKind,
+    subject_name: &str,
+    level: Classification,
+) -> RequestVerdict {
+    let mut allowed_by = Vec::new();
+    for policy in policies {
+        for rule in policy.access.iter().filter(|r| level >= r.classification) {
+            let matches = rule
+                .allowed
+                .iter()
+                .any(|p| p.kind.is_none_or(|k| k == kind) && p.name.is_match(subject_name));
+            if !matches {
+                return RequestVerdict::NeedsApproval(format!(
+                    "policy {} does not allow {kind}:{subject_name} to read {level} data without approval",
+                    policy.name
+                ));
+            }
+            allowed_by.push(policy.name.to_string());
+        }
+    }
+    if allowed_by.is_empty() {
+        return RequestVerdict::NeedsApproval(format!(
+            "no policy's access rules cover {level} data, so an approver decides"
+        ));
+    }
+    allowed_by.dedup();
+    RequestVerdict::Allowed(allowed_by)
+}
