@@ -155,6 +155,8 @@ up_seaweedfs() {
 {"identities": [{"name": "meshplane", "credentials": [{"accessKey": "$S3_ACCESS_KEY", "secretKey": "$S3_SECRET_KEY"}],
   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
 JSON
+  # The IAM API on the S3 port is writable (-s3.iam.readOnly=false): the controller issues
+  # each access grant its own read-only user there.
   # SSE-S3 needs a key-encryption key; keep it with the data so restarts can decrypt.
   [[ -s "$dir/sse_kek" ]] || openssl rand -hex 32 > "$dir/sse_kek"
   [[ -s "$dir/kek_passphrase" ]] || openssl rand -hex 32 > "$dir/kek_passphrase"
@@ -165,7 +167,8 @@ JSON
     -master.port "$WEED_MASTER_PORT" -master.telemetry=false -master.volumeSizeLimitMB 64 \
     -volume.port "$WEED_VOLUME_PORT" -volume.max 1000 \
     -filer -filer.port "$WEED_FILER_PORT" \
-    -s3 -s3.port "$S3_PORT" -s3.config "$dir/s3.json" -s3.port.iceberg 0 -s3.port.lance 0
+    -s3 -s3.port "$S3_PORT" -s3.config "$dir/s3.json" -s3.port.iceberg 0 -s3.port.lance 0 \
+    -s3.iam.readOnly=false
   wait_for seaweedfs 90 curl -s -o /dev/null -w '%{http_code}' --fail-with-body "http://127.0.0.1:$S3_PORT/healthz"
 }
 
