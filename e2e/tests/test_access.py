@@ -9,6 +9,7 @@ import base64
 import datetime
 import json
 import subprocess
+import urllib.request
 import uuid
 
 import boto3
@@ -16,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 import pytest
 
-from conftest import MESHPLANE_BIN, REPO, kubectl, kubectl_json, require_env, wait_until
+from conftest import MESHPLANE_BIN, REPO, free_port, kubectl, kubectl_json, require_env, wait_until
 from test_platform_pods import orders_product, platform_script
 
 POLICY = f"{REPO}/examples/policy.yaml"
@@ -34,6 +35,31 @@ def platform():
     platform_script("uninstall")
     wait_until(lambda: kubectl("get", "validatingwebhookconfiguration", "meshplane", check=False).returncode != 0,
                60, "the webhook configurations to go with the release")
+
+
+@pytest.fixture(scope="module")
+def catalog_base(platform):
+    """The catalog Service, reached from the host as users do: kubectl port-forward."""
+    port = free_port()
+    forward = subprocess.Popen(["kubectl", "-n", "meshplane-system", "port-forward",
+                                "service/meshplane-controller-catalog", f"{port}:80"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def answers():
+        try:
+            return urllib.request.urlopen(f"{base}/api/search?q=orders", timeout=2).status == 200
+        except OSError:
+            return False
+    wait_until(answers, 60, "the catalog through kubectl port-forward")
+    yield base
+    forward.terminate()
+    forward.wait(timeout=10)
+
+
+def catalog_page(base, product_namespace):
+    with urllib.request.urlopen(f"{base}/api/products/{product_namespace}/orders", timeout=5) as r:
+        return json.loads(r.read())
 
 
 def fresh_namespace(prefix):
@@ -145,7 +171,7 @@ def keys_refused(keys, bucket):
 
 
 def test_a_request_waits_for_an_approver_who_is_neither_its_filer_nor_unauthorized_and_deletion_revokes(
-        product_namespace, consumer_namespace, s3):
+        product_namespace, consumer_namespace, s3, catalog_base):
     ns = consumer_namespace
     meshplane_access("request", "report-bot-orders", "-n", ns, "--product", f"{product_namespace}/orders",
                      "--subject", "User:report-bot", "--purpose", "weekly revenue report", user="alice")
@@ -155,6 +181,10 @@ def test_a_request_waits_for_an_approver_who_is_neither_its_filer_nor_unauthoriz
     assert "policy platform-baseline does not allow User:report-bot" in pending["message"], pending
     approved = next(c for c in pending["conditions"] if c["type"] == "Approved")
     assert (approved["status"], approved["reason"]) == ("Unknown", "AwaitingApproval")
+    # The product's owner sees it waiting on the product's catalog page.
+    waiting = wait_until(lambda: catalog_page(catalog_base, product_namespace)["pendingRequests"], 30,
+                         "the pending request in the catalog")
+    assert waiting[0]["request"] == f"{ns}/report-bot-orders" and waiting[0]["subject"] == "User:report-bot"
 
     # The filer cannot approve; neither can a user without `approve` on the product; nor
     # can anyone forge the decider.
@@ -173,6 +203,12 @@ def test_a_request_waits_for_an_approver_who_is_neither_its_filer_nor_unauthoriz
     grant = granted["grant"]
     assert grant["objectStoreAccess"] is True and grant["classification"] == "confidential", grant
     assert "customer_email" in grant["columns"], grant
+    # "Who uses it" in the catalog lists the grant.
+    grants = wait_until(lambda: catalog_page(catalog_base, product_namespace)["grants"], 30,
+                        "the grant in the catalog")
+    assert (grants[0]["subject"], grants[0]["decidedBy"], grants[0]["purpose"]) == (
+        "User:report-bot", "user/orders-owner", "weekly revenue report"), grants
+    assert catalog_page(catalog_base, product_namespace)["pendingRequests"] == []
     listed = meshplane_access("list", "-n", ns).stdout
     assert "report-bot-orders" in listed and "Granted" in listed and "user/orders-owner" in listed, listed
 
@@ -210,6 +246,8 @@ def test_a_request_waits_for_an_approver_who_is_neither_its_filer_nor_unauthoriz
     wait_until(lambda: kubectl("-n", ns, "get", "secret", secret, check=False).returncode != 0, 30,
                "the grant's Secret to go")
     assert can("report-bot", f"secret/{secret}") == "no"
+    wait_until(lambda: catalog_page(catalog_base, product_namespace)["grants"] == [], 30,
+               "the revoked grant to leave the catalog")
     s3.delete_object(Bucket=other_bucket, Key="secret.txt")
     s3.delete_bucket(Bucket=other_bucket)
 
