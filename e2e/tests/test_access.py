@@ -17,24 +17,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 import pytest
 
-from conftest import MESHPLANE_BIN, REPO, free_port, kubectl, kubectl_json, require_env, wait_until
-from test_platform_pods import orders_product, platform_script
-
-POLICY = f"{REPO}/examples/policy.yaml"
-
-
-@pytest.fixture(scope="module")
-def platform():
-    try:
-        platform_script("install")
-        kubectl("apply", "-f", POLICY)
-    except BaseException:
-        platform_script("uninstall")
-        raise
-    yield
-    platform_script("uninstall")
-    wait_until(lambda: kubectl("get", "validatingwebhookconfiguration", "meshplane", check=False).returncode != 0,
-               60, "the webhook configurations to go with the release")
+from conftest import MESHPLANE_BIN, free_port, kubectl, kubectl_json, require_env, wait_until
+# The helm-installed platform with the example policy, installed once for this module.
+from test_platform_pods import orders_product, platform  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(scope="module")

@@ -98,6 +98,23 @@ fn patch(response: &Value) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// `user` sets the approval on a request alice filed.
+async fn approves(authorizer: Arc<FixedApprovers>, user: &str) -> Value {
+    let approved = object(
+        json!({"meshplane.dev/requested-by": "alice", "meshplane.dev/approval": "approved"}),
+    );
+    answer(
+        authorizer,
+        review("UPDATE", user, approved, Some(object(filed_by("alice")))),
+    )
+    .await
+}
+
+/// The denial's message.
+fn message(response: &Value) -> &str {
+    response["status"]["message"].as_str().unwrap_or_default()
+}
+
 fn filed_by(user: &str) -> Value {
     json!({"meshplane.dev/requested-by": user})
 }
@@ -133,25 +150,13 @@ async fn a_request_cannot_be_filed_already_approved() {
     )
     .await;
     assert_eq!(response["allowed"], false);
-    assert!(response["status"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("cannot be filed already decided"));
+    assert!(message(&response).contains("cannot be filed already decided"));
 }
 
 #[tokio::test]
 async fn an_approver_with_the_verb_approves_and_is_recorded() {
     let authorizer = approvers(vec!["orders-owner"]);
-    let response = answer(
-        authorizer.clone(),
-        review(
-            "UPDATE",
-            "orders-owner",
-            object(json!({"meshplane.dev/requested-by": "alice", "meshplane.dev/approval": "approved"})),
-            Some(object(filed_by("alice"))),
-        ),
-    )
-    .await;
+    let response = approves(authorizer.clone(), "orders-owner").await;
     assert_eq!(response["allowed"], true, "{response}");
     let ops = patch(&response).to_string();
     assert!(
@@ -172,18 +177,9 @@ async fn an_approver_with_the_verb_approves_and_is_recorded() {
 
 #[tokio::test]
 async fn an_approver_without_the_verb_is_refused_naming_what_is_missing() {
-    let response = answer(
-        approvers(vec!["orders-owner"]),
-        review(
-            "UPDATE",
-            "mallory",
-            object(json!({"meshplane.dev/requested-by": "alice", "meshplane.dev/approval": "approved"})),
-            Some(object(filed_by("alice"))),
-        ),
-    )
-    .await;
+    let response = approves(approvers(vec!["orders-owner"]), "mallory").await;
     assert_eq!(response["allowed"], false);
-    let message = response["status"]["message"].as_str().unwrap();
+    let message = message(&response);
     assert!(
         message.contains("mallory may not decide access to DataProduct orders/orders")
             && message.contains("\"approve\""),
@@ -194,42 +190,18 @@ async fn an_approver_without_the_verb_is_refused_naming_what_is_missing() {
 #[tokio::test]
 async fn the_requester_cannot_approve_their_own_request() {
     let authorizer = approvers(vec!["alice"]);
-    let response = answer(
-        authorizer.clone(),
-        review(
-            "UPDATE",
-            "alice",
-            object(json!({"meshplane.dev/requested-by": "alice", "meshplane.dev/approval": "approved"})),
-            Some(object(filed_by("alice"))),
-        ),
-    )
-    .await;
+    let response = approves(authorizer.clone(), "alice").await;
     assert_eq!(response["allowed"], false);
-    assert!(response["status"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("alice filed this request and cannot decide it"));
+    assert!(message(&response).contains("alice filed this request and cannot decide it"));
     // Refused before the cluster is even asked.
     assert!(authorizer.asked.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn the_subject_cannot_approve_access_for_itself() {
-    let response = answer(
-        approvers(vec!["report-bot"]),
-        review(
-            "UPDATE",
-            "report-bot",
-            object(json!({"meshplane.dev/requested-by": "alice", "meshplane.dev/approval": "approved"})),
-            Some(object(filed_by("alice"))),
-        ),
-    )
-    .await;
+    let response = approves(approvers(vec!["report-bot"]), "report-bot").await;
     assert_eq!(response["allowed"], false);
-    assert!(response["status"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("is the subject of this request"));
+    assert!(message(&response).contains("is the subject of this request"));
 }
 
 #[tokio::test]
@@ -263,7 +235,7 @@ async fn recorded_annotations_and_the_spec_cannot_be_forged_or_changed() {
         )
         .await;
         assert_eq!(response["allowed"], false, "{expected}");
-        let message = response["status"]["message"].as_str().unwrap();
+        let message = message(&response);
         assert!(message.contains(expected), "{message}");
     }
     let mut changed = object(filed_by("alice"));
@@ -273,10 +245,7 @@ async fn recorded_annotations_and_the_spec_cannot_be_forged_or_changed() {
         review("UPDATE", "alice", changed, Some(object(filed_by("alice")))),
     )
     .await;
-    assert!(response["status"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("cannot change once filed"));
+    assert!(message(&response).contains("cannot change once filed"));
 }
 
 #[tokio::test]
@@ -286,21 +255,9 @@ async fn when_the_approver_cannot_be_checked_the_decision_is_refused() {
         asked: Mutex::default(),
         unreachable: true,
     });
-    let response = answer(
-        authorizer,
-        review(
-            "UPDATE",
-            "orders-owner",
-            object(json!({"meshplane.dev/requested-by": "alice", "meshplane.dev/approval": "approved"})),
-            Some(object(filed_by("alice"))),
-        ),
-    )
-    .await;
+    let response = approves(authorizer, "orders-owner").await;
     assert_eq!(response["allowed"], false);
-    assert!(response["status"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("could not be checked: connection refused"));
+    assert!(message(&response).contains("could not be checked: connection refused"));
 }
 
 #[tokio::test]

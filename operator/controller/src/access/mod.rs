@@ -174,10 +174,13 @@ async fn decide_and_apply(request: &AccessRequest, ctx: &Context) -> Result<Acti
         (Outcome::Grant { plan, .. }, Some(product)) => {
             Some(issue(request, product, plan, previous.grant.as_ref(), ctx).await?)
         }
-        _ => {
+        // Only what may have been granted is revoked: a request that stays pending or
+        // denied costs no object-store call on each re-check.
+        _ if previous.grant.is_some() || previous.phase != Some(outcome.phase()) => {
             revoke(request, ctx).await?;
             None
         }
+        _ => None,
     };
     let status = status_for(request, &outcome, grant, &previous, now);
     if previous.phase != status.phase {
