@@ -25,7 +25,7 @@ def test_helm_install_creates_the_webhook_and_controller_workloads_and_their_rba
     release = "meshplane"
     # No pod starts here (no replicas): test_platform_pods.py runs the platform in pods.
     helm("install", release, f"{REPO}/charts/meshplane", "--namespace", namespace, "--create-namespace", "--wait=false",
-         "--set", "webhook.replicas=0", "--set", "controller.replicas=0",
+         "--set", "webhook.replicas=0", "--set", "controller.replicas=0", "--set", "query.replicas=0",
          "--set", "image.repository=meshplane.local/meshplane", "--set", "image.tag=dev", "--set", "image.pullPolicy=Never")
     try:
         deployment = kubectl_json("-n", namespace, "get", "deployment", "meshplane-webhook")
@@ -59,6 +59,20 @@ def test_helm_install_creates_the_webhook_and_controller_workloads_and_their_rba
         assert kubectl("auth", "can-i", "update", "leases.coordination.k8s.io", "--as", who, "-n", namespace,
                        check=False).stdout.strip() == "yes"
         assert kubectl("auth", "can-i", "get", "secrets", "--as", who, "-n", "default", check=False).stdout.strip() == "no"
+        # The query port: its Service speaks PostgreSQL on 5432; its identity may review
+        # tokens and watch grants, and read no Secret.
+        query = kubectl_json("-n", namespace, "get", "deployment", "meshplane-query")["spec"]["template"]["spec"]
+        assert query["containers"][0]["args"][0] == "query"
+        assert "--statement-timeout=30s" in query["containers"][0]["args"]
+        ports = kubectl_json("-n", namespace, "get", "service", "meshplane-query")["spec"]["ports"]
+        assert {"name": "postgres", "port": 5432, "targetPort": "postgres", "protocol": "TCP"} in ports
+        reader = f"system:serviceaccount:{namespace}:meshplane-query"
+        for verb, resource, allowed in [("create", "tokenreviews.authentication.k8s.io", "yes"),
+                                        ("watch", "accessrequests.meshplane.dev", "yes"),
+                                        ("patch", "accessrequests.meshplane.dev", "no"),
+                                        ("get", "secrets", "no")]:
+            assert kubectl("auth", "can-i", verb, resource, "--as", reader, "-n", "default",
+                           check=False).stdout.strip() == allowed, (verb, resource)
         # The CRDs ship in the chart and match the repository's.
         with open(f"{REPO}/crds/meshplane.dev_crds.yaml") as a, open(f"{REPO}/charts/meshplane/crds/meshplane.dev_crds.yaml") as b:
             assert a.read() == b.read()

@@ -29,3 +29,9 @@ app.kubernetes.io/component: controller
 {{- define "meshplane.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+
+{{- define "meshplane.querySelector" -}}
+app.kubernetes.io/name: meshplane
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: query
+{{- end -}}

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod authentication;
 pub mod authorization;
 pub mod catalog_feed;
 pub mod grants;

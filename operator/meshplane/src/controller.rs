@@ -78,6 +78,10 @@ pub struct ControllerArgs {
     /// each alert's own (freshness 5m, rejecting records 15m, ingestion down 10m).
     #[arg(long, default_value = "", value_parser = optional_duration_text)]
     alert_for: String,
+    /// The platform's Prometheus scrapes the query port: render each product's
+    /// query-latency panel and its `queryLatencyP99` alert.
+    #[arg(long)]
+    query_latency_scraped: bool,
     /// The platform's Prometheus (e.g. `http://prometheus-operated.monitoring:9090`),
     /// from which the products' completeness is measured; empty: not measured, and the
     /// `CompletenessSLOMet` condition says so.
@@ -257,6 +261,7 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         maintenance_keep_snapshots: args.maintenance_keep_snapshots,
         maintenance_orphan_age: args.maintenance_orphan_age,
         alert_for: args.alert_for,
+        query_latency_scraped: args.query_latency_scraped,
         ..PlatformSettings::default()
     };
     let engine = Arc::new(SharedEngine::default());

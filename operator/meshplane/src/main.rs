@@ -8,6 +8,7 @@ mod iceberg_args;
 mod ingest;
 mod maintain;
 mod plan;
+mod query;
 mod table;
 mod webhook;
 
@@ -57,6 +58,9 @@ enum Command {
     Impact(catalog_cli::ImpactArgs),
     /// Request, approve, deny and list access to products (AccessRequests).
     Access(access_cli::AccessArgs),
+    /// Serve the query port: PostgreSQL's wire protocol over the products' Iceberg tables,
+    /// for subjects holding grants (a Kubernetes token as the password).
+    Query(Box<query::QueryArgs>),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Catalog(args) => catalog_cli::run_catalog(args),
         Command::Impact(args) => catalog_cli::run_impact(args),
         Command::Access(args) => access_cli::run(args),
+        Command::Query(args) => query::run(*args),
     }
 }
 

@@ -30,10 +30,17 @@ fn admitted(text: &str) -> DataProduct {
     decision.effective
 }
 
-/// Series name → label names, from the worker's text exposition.
+/// Series name → label names, from the text expositions of the worker and of the query
+/// port (which shows its per-product series once a statement has run).
 fn exported() -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in Metrics::default().render().lines() {
+    let query = meshplane_query::metrics::Metrics::default();
+    query
+        .duration
+        .with_label_values(&["orders/orders"])
+        .observe(0.01);
+    let text = Metrics::default().render() + &query.render();
+    for line in text.lines() {
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
@@ -125,10 +132,11 @@ fn every_series_and_label_the_monitoring_selects_is_exported() {
         include_str!("../../../examples/customer-profile.yaml"),
     ] {
         let product = admitted(example);
-        let manifests = plan(&product, &PlatformSettings::default())
-            .unwrap()
-            .children
-            .manifests();
+        let settings = PlatformSettings {
+            query_latency_scraped: true,
+            ..PlatformSettings::default()
+        };
+        let manifests = plan(&product, &settings).unwrap().children.manifests();
         let target_labels = relabelled_targets(&manifests);
         assert!(target_labels.contains("product"), "{target_labels:?}");
         let key = format!(

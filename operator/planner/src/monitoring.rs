@@ -52,6 +52,9 @@ pub mod series {
     pub const EVENT_TO_COMMIT: &str = "meshplane_ingest_event_to_object_seconds";
     /// Time to encode and write a buffer's data files (histogram).
     pub const FLUSH_DURATION: &str = "meshplane_ingest_flush_duration_seconds";
+    /// Wall time of query-port statements per product read (histogram; exported by
+    /// `meshplane query`, labelled `product` by the port itself).
+    pub const QUERY_DURATION: &str = "meshplane_query_duration_seconds";
 }
 
 /// ServiceMonitor, PrometheusRule and dashboard ConfigMap. Only streaming products have
@@ -116,6 +119,20 @@ pub fn objects(
                 })
         })
         .transpose()?;
+    let query_latency = slo
+        .query_latency_p99
+        .as_deref()
+        .filter(|_| settings.query_latency_scraped)
+        .map(|text| {
+            duration::parse(text)
+                .map(|limit| (text.to_string(), limit.as_secs_f64()))
+                .map_err(|source| PlanError::Duration {
+                    product: key.clone(),
+                    field: "spec.slo.queryLatencyP99",
+                    source,
+                })
+        })
+        .transpose()?;
     let streams = workload::streams(product);
     let rules = if streams {
         let identity = AlertIdentity {
@@ -124,7 +141,13 @@ pub fn objects(
             support: slo.support.as_deref(),
             pending: (!settings.alert_for.is_empty()).then_some(settings.alert_for.as_str()),
         };
-        stream_rules(&identity, &slo, freshness.as_ref(), bucket)
+        let mut rules = stream_rules(&identity, &slo, freshness.as_ref(), bucket);
+        rules.extend(
+            query_latency
+                .as_ref()
+                .map(|l| query_latency_rule(&identity, l)),
+        );
+        rules
     } else {
         Vec::new()
     };
@@ -146,7 +169,11 @@ pub fn objects(
         .get_or_insert_with(BTreeMap::new)
         .insert(DASHBOARD_LABEL.into(), "1".into());
     let board = if streams {
-        dashboard(&key, freshness.as_ref().map(|(text, _)| text.as_str()))
+        let mut board = dashboard(&key, freshness.as_ref().map(|(text, _)| text.as_str()));
+        if settings.query_latency_scraped {
+            add_query_latency_panel(&mut board, &key, slo.query_latency_p99.as_deref());
+        }
+        board
     } else {
         not_yet_dashboard(&key)
     };
@@ -267,6 +294,47 @@ fn stream_rules(
     rules
 }
 
+/// The alert on a product's `queryLatencyP99`: the query port's p99 over 10 minutes.
+fn query_latency_rule(who: &AlertIdentity<'_>, (text, limit): &(String, f64)) -> Value {
+    let key = who.key;
+    let sel = product_selector(key);
+    json!({
+        "alert": "DataProductQueryLatencySLOBreached",
+        // Only while statements run: no traffic is no latency to judge.
+        "expr": format!(
+            "histogram_quantile(0.99, sum by (le) (rate({q}_bucket{{{sel}}}[10m]))) > {limit} and sum(rate({q}_count{{{sel}}}[10m])) > 0",
+            q = series::QUERY_DURATION,
+        ),
+        "for": who.pending_for("10m"),
+        "labels": who.labels("warning", Some("query-latency")),
+        "annotations": {
+            "summary": format!("Queries on {key} are slower than its queryLatencyP99 SLO of {text}"),
+            "description": "The query port's 99th percentile statement time over 10 minutes is above the SLO.",
+        }
+    })
+}
+
+/// Adds the query-latency panel (the query port's p99 and p50 for the product).
+fn add_query_latency_panel(board: &mut Value, key: &str, slo: Option<&str>) {
+    let sel = product_selector(key);
+    let q = |quantile: &str| {
+        format!(
+            "histogram_quantile({quantile}, sum by (le) (rate({}_bucket{{{sel}}}[5m])))",
+            series::QUERY_DURATION
+        )
+    };
+    if let Some(panels) = board["panels"].as_array_mut() {
+        panels.push(panel(
+            7,
+            &format!("Query latency (SLO p99 {})", slo.unwrap_or("none")),
+            &[(q("0.99"), "p99"), (q("0.5"), "p50")],
+            "s",
+            0,
+            24,
+        ));
+    }
+}
+
 fn panel(id: u32, title: &str, exprs: &[(String, &str)], unit: &str, x: u32, y: u32) -> Value {
     let targets: Vec<Value> = exprs
         .iter()
@@ -296,7 +364,7 @@ fn board(key: &str, panels: Vec<Value>) -> Value {
 
 /// A Grafana dashboard of a streaming product: ingestion lag, throughput, rejected
 /// records, freshness against the SLO, commit latency and file flush time. Every panel
-/// selects series the worker exports. Query latency comes with a query port (not yet).
+/// selects series the worker exports; the query-latency panel is added where the query port is scraped.
 pub fn dashboard(key: &str, freshness_slo: Option<&str>) -> Value {
     let sel = product_selector(key);
     let rate = |name: &str| format!("sum(rate({name}{{{sel}}}[5m]))");

@@ -79,6 +79,10 @@ pub struct PlatformSettings {
     /// How long every SLO alert's condition must hold before it fires (Prometheus `for`,
     /// e.g. `2m`); empty: each alert's own (freshness 5m, rejecting 15m, ingestion down 10m).
     pub alert_for: String,
+    /// Whether the platform's Prometheus scrapes the query port
+    /// (`meshplane_query_duration_seconds{product}`): then each product's dashboard has a
+    /// query-latency panel and a product with `spec.slo.queryLatencyP99` an alert on it.
+    pub query_latency_scraped: bool,
 }
 
 impl Default for PlatformSettings {
@@ -113,6 +117,7 @@ impl Default for PlatformSettings {
             maintenance_keep_snapshots: "7d".into(),
             maintenance_orphan_age: "7d".into(),
             alert_for: String::new(),
+            query_latency_scraped: false,
         }
     }
 }

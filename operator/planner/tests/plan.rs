@@ -336,8 +336,47 @@ fn the_freshness_slo_becomes_an_alert_and_the_dashboard_graphs_the_workers_serie
     ] {
         assert!(json.contains(title), "{title}");
     }
-    // No query port exports query latency yet, so no panel claims to show it.
+    // Unless the platform's Prometheus scrapes the query port, no panel claims to show
+    // query latency.
     assert!(!json.contains("query"), "{json}");
+}
+
+#[test]
+fn a_scraped_query_port_adds_the_query_latency_panel_and_the_p99_alert() {
+    let orders = admitted(include_str!("../../../examples/orders.yaml"));
+    let settings = PlatformSettings {
+        query_latency_scraped: true,
+        ..PlatformSettings::default()
+    };
+    let state = plan(&orders, &settings).unwrap();
+    let rules = object(&state, "PrometheusRule")["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let alert = rules
+        .iter()
+        .find(|r| r["alert"] == "DataProductQueryLatencySLOBreached")
+        .expect("the queryLatencyP99 alert");
+    let expr = alert["expr"].as_str().unwrap();
+    assert!(
+        expr.contains("meshplane_query_duration_seconds_bucket{product=\"orders/orders\"}")
+            && expr.contains("> 2 and"),
+        "{expr}"
+    );
+    assert_eq!(alert["labels"]["slo"], "query-latency");
+    let manifests = state.children.manifests();
+    let dashboard = manifests
+        .iter()
+        .find(|o| o["metadata"]["name"] == "orders-dashboard")
+        .unwrap();
+    let json = dashboard["data"]["orders-dashboard.json"].as_str().unwrap();
+    assert!(json.contains("Query latency (SLO p99 2s)"), "{json}");
+    // Without a queryLatencyP99 SLO: the panel, and no alert.
+    let mut no_slo = orders.clone();
+    no_slo.spec.slo.as_mut().unwrap().query_latency_p99 = None;
+    let state = plan(&no_slo, &settings).unwrap();
+    let rules = object(&state, "PrometheusRule")["spec"]["groups"][0]["rules"].clone();
+    assert!(!rules.to_string().contains("QueryLatency"), "{rules}");
 }
 
 #[test]

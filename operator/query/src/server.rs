@@ -1,0 +1,392 @@
+//! The PostgreSQL wire protocol: cleartext-password startup whose password is a bearer
+//! token (reviewed by the cluster), and the simple query protocol running one read-only
+//! statement at a time for the authenticated subject.
+
+use crate::audit::{self, AuditRecord};
+use crate::authorize::{authorize, Denied};
+use crate::encode;
+use crate::engine::{Engine, RunError};
+use crate::grants::{Grants, Subject};
+use crate::metrics::Metrics;
+use crate::statement::{check, Checked, StatementError};
+use async_trait::async_trait;
+use futures::sink::Sink;
+use futures::stream;
+use pgwire::api::auth::cleartext::CleartextPasswordAuth;
+use pgwire::api::auth::driver::AuthOutcome;
+use pgwire::api::auth::mechanism::AuthMechanismFactory;
+use pgwire::api::auth::{
+    protocol_negotiation, save_startup_parameters_to_metadata, AuthDriver, AuthSource,
+    DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+};
+use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::{ClientInfo, PgWireServerHandlers};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// Who a password (a bearer token) belongs to.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// The subject `token` authenticates, or why it does not.
+    async fn authenticate(&self, token: &str) -> Result<Subject, String>;
+}
+
+/// The grants as of the last watch event, swapped in whole.
+pub type SharedGrants = Arc<RwLock<Arc<Grants>>>;
+
+/// State every connection shares.
+pub struct QueryPort {
+    engine: Arc<Engine>,
+    grants: SharedGrants,
+    metrics: Arc<Metrics>,
+    authenticator: Arc<dyn Authenticator>,
+}
+
+impl QueryPort {
+    /// A port running statements in `engine` for subjects `authenticator` names.
+    pub fn new(
+        engine: Arc<Engine>,
+        grants: SharedGrants,
+        metrics: Arc<Metrics>,
+        authenticator: Arc<dyn Authenticator>,
+    ) -> QueryPort {
+        QueryPort {
+            engine,
+            grants,
+            metrics,
+            authenticator,
+        }
+    }
+
+    /// The handlers of one connection.
+    pub fn handlers(self: &Arc<Self>) -> Handlers {
+        Handlers {
+            startup: Arc::new(Startup {
+                driver: AuthDriver::new(parameters()),
+                factory: CleartextPasswordAuth::new(Arc::new(TokenSource { port: self.clone() })),
+            }),
+            query: Arc::new(Queries { port: self.clone() }),
+        }
+    }
+
+    fn grants(&self) -> Arc<Grants> {
+        self.grants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+fn parameters() -> DefaultServerParameterProvider {
+    let mut parameters = DefaultServerParameterProvider::default();
+    parameters.server_version = format!("16.6 (meshplane {})", env!("CARGO_PKG_VERSION"));
+    parameters.is_superuser = false;
+    parameters.default_transaction_read_only = true;
+    parameters.time_zone = "UTC".into();
+    parameters
+}
+
+/// The handlers of one connection (pgwire asks for them per connection).
+pub struct Handlers {
+    startup: Arc<Startup>,
+    query: Arc<Queries>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.query.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+}
+
+/// The password is a bearer token; its owner is the session's subject.
+struct TokenSource {
+    port: Arc<QueryPort>,
+}
+
+impl Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSource")
+    }
+}
+
+#[async_trait]
+impl AuthSource<Subject> for TokenSource {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        // Never called: `verify_password` is overridden. Refuse rather than compare.
+        Err(PgWireError::InvalidPassword(
+            login.user().unwrap_or_default().to_string(),
+        ))
+    }
+
+    async fn verify_password(
+        &self,
+        login: &LoginInfo,
+        presented: &[u8],
+    ) -> PgWireResult<Option<Subject>> {
+        let token = std::str::from_utf8(presented).unwrap_or_default().trim();
+        let refuse = |reason: String| {
+            self.port.metrics.auth_failures.inc();
+            tracing::info!(
+                target: "meshplane::audit",
+                user = login.user().unwrap_or_default(),
+                host = login.host(),
+                "connection refused: {reason}"
+            );
+            PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "28P01".into(),
+                format!("authentication failed: {reason}"),
+            )))
+        };
+        if token.is_empty() {
+            return Err(refuse(
+                "give a Kubernetes token as the password (e.g. PGPASSWORD=$(kubectl create token <serviceaccount>))"
+                    .into(),
+            ));
+        }
+        match self.port.authenticator.authenticate(token).await {
+            Ok(subject) => Ok(Some(subject)),
+            Err(reason) => Err(refuse(reason)),
+        }
+    }
+}
+
+struct Startup {
+    driver: AuthDriver<DefaultServerParameterProvider, Subject>,
+    factory: CleartextPasswordAuth<TokenSource>,
+}
+
+impl Startup {
+    async fn finish<C>(&self, client: &mut C, outcome: AuthOutcome<Subject>) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match outcome {
+            AuthOutcome::InProgress => Ok(()),
+            AuthOutcome::Authenticated {
+                identity: Some(subject),
+                final_message,
+            } => {
+                client.session_extensions().insert(subject);
+                self.driver
+                    .complete_authentication(client, final_message)
+                    .await
+            }
+            AuthOutcome::Authenticated { identity: None, .. } => {
+                Err(PgWireError::InvalidPassword(String::new()))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                let outcome = self
+                    .driver
+                    .begin_authentication(client, self.factory.create())
+                    .await?;
+                self.finish(client, outcome).await
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                let outcome = self.driver.advance_authentication(client, message).await?;
+                self.finish(client, outcome).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Queries {
+    port: Arc<QueryPort>,
+}
+
+fn error(code: &str, message: String) -> Response {
+    Response::Error(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        code.into(),
+        message,
+    )))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Queries {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let Some(subject) = client.session_extensions().get::<Subject>() else {
+            return Err(PgWireError::InvalidPassword(String::new()));
+        };
+        let client_addr = client.socket_addr().to_string();
+        Ok(vec![self.port.execute(&subject, &client_addr, query).await])
+    }
+}
+
+impl QueryPort {
+    /// Runs `query` for `subject`; every outcome is audited and measured.
+    pub async fn execute(&self, subject: &Subject, client: &str, query: &str) -> Response {
+        let started = Instant::now();
+        let who = subject.display();
+        let grants = self.grants();
+        let visible = grants.visible_to(subject);
+        let mut products: Vec<String> = Vec::new();
+        let empty = Default::default();
+        let (response, outcome, rows, columns, failure) = 'run: {
+            let (statement, tables) = match check(query) {
+                Ok(Checked::Empty) => break 'run (Response::EmptyQuery, "ok", 0, None, None),
+                Ok(Checked::Set) => {
+                    break 'run (Response::Execution(Tag::new("SET")), "ok", 0, None, None)
+                }
+                Ok(Checked::Query { statement, tables }) => (statement, tables),
+                Err(e) => {
+                    let (code, outcome) = match e {
+                        StatementError::NotReadOnly(_) => ("25006", "refused"),
+                        _ => ("42601", "error"),
+                    };
+                    let message = e.to_string();
+                    break 'run (
+                        error(code, message.clone()),
+                        outcome,
+                        0,
+                        None,
+                        Some(message),
+                    );
+                }
+            };
+            let used = match authorize(subject, &grants, &visible, &tables) {
+                Ok(used) => used,
+                Err(denied @ Denied::NoGrant { .. }) => {
+                    let Denied::NoGrant { product, .. } = &denied;
+                    products.push(product.clone());
+                    let message = denied.to_string();
+                    break 'run (
+                        error("42501", message.clone()),
+                        "denied",
+                        0,
+                        None,
+                        Some(message),
+                    );
+                }
+            };
+            products = used.iter().map(|t| t.product.clone()).collect();
+            let context = match self.engine.session(&subject.user_key(), &visible).await {
+                Ok(context) => context,
+                Err(e) => {
+                    let message = e.to_string();
+                    break 'run (
+                        error("58030", message.clone()),
+                        "error",
+                        0,
+                        None,
+                        Some(message),
+                    );
+                }
+            };
+            match self.engine.run(&context, *statement).await {
+                Ok(result) => {
+                    let fields = encode::fields(&result.schema);
+                    let mut rows = Vec::with_capacity(result.rows);
+                    for batch in &result.batches {
+                        match encode::rows(&fields, batch) {
+                            Ok(encoded) => rows.extend(encoded.into_iter().map(Ok)),
+                            Err(e) => {
+                                let message = e.to_string();
+                                break 'run (
+                                    error("XX000", message.clone()),
+                                    "error",
+                                    0,
+                                    None,
+                                    Some(message),
+                                );
+                            }
+                        }
+                    }
+                    let count = result.rows;
+                    let mut response = QueryResponse::new(fields, stream::iter(rows));
+                    response.set_command_tag(&format!("SELECT {count}"));
+                    (
+                        Response::Query(response),
+                        "ok",
+                        count,
+                        Some(result.columns_read),
+                        None,
+                    )
+                }
+                Err(e) => {
+                    let (code, outcome) = match &e {
+                        RunError::Timeout(_) => ("57014", "timeout"),
+                        RunError::RowLimit(_) => ("54000", "row-limit"),
+                        RunError::Plan(p) if p.to_string().contains("not found") => {
+                            ("42P01", "error")
+                        }
+                        RunError::Execute(x) if x.to_string().contains("Resources exhausted") => {
+                            ("53200", "error")
+                        }
+                        _ => ("XX000", "error"),
+                    };
+                    let message = e.to_string();
+                    (
+                        error(code, message.clone()),
+                        outcome,
+                        0,
+                        None,
+                        Some(message),
+                    )
+                }
+            }
+        };
+        let elapsed = started.elapsed();
+        for product in &products {
+            self.metrics
+                .duration
+                .with_label_values(&[product])
+                .observe(elapsed.as_secs_f64());
+            self.metrics
+                .statements
+                .with_label_values(&[product, outcome])
+                .inc();
+        }
+        if products.is_empty() {
+            self.metrics
+                .statements
+                .with_label_values(&["", outcome])
+                .inc();
+        }
+        audit::log(&AuditRecord {
+            subject: &who,
+            client,
+            statement: audit::clip(query),
+            products: products.iter().map(String::as_str).collect(),
+            columns: columns.as_ref().unwrap_or(&empty),
+            rows,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            outcome,
+            error: failure.as_deref(),
+        });
+        response
+    }
+}
