@@ -5,7 +5,7 @@
 # webhook pods) masks PII and tags compliance by default, and rejects what breaks the rules
 # with the reason; the controller pod provisions every product and starts its ingestion
 # worker pod, which turns events into masked Parquet; the catalog answers search, lineage
-# and impact questions.
+# and impact questions; an analyst's job is granted access and queries with psql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/target/release/meshplane
@@ -17,7 +17,7 @@ bash e2e/stack/up.sh
 source .stack/env
 source e2e/stack/lib.sh
 # A previous demo's processes give way to this one's.
-for name in demo-port-forward demo-ingest-orders demo-controller demo-webhook; do stop "$name"; done
+for name in demo-port-forward demo-query-forward demo-ingest-orders demo-controller demo-webhook; do stop "$name"; done
 
 step "Building the meshplane image (the Dockerfile's layout) and importing it into the node"
 bash e2e/stack/images.sh meshplane
@@ -174,6 +174,32 @@ until [[ $("$bin" catalog show orders/orders -o json 2>/dev/null) == *'"lastEven
 done
 show "$bin" catalog show orders/orders
 show "$bin" catalog lineage topic:orders.events
+
+step "An analyst's job asks for access to Orders and queries it with psql through the query port"
+kubectl create namespace analytics --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl -n analytics create serviceaccount revenue-job --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl -n analytics delete accessrequest revenue-orders --ignore-not-found --wait >/dev/null
+# The policy's access rules allow ServiceAccounts up to confidential data: granted at once.
+show "$bin" access request revenue-orders -n analytics --product orders/orders \
+  --subject ServiceAccount:analytics/revenue-job --purpose "daily revenue report"
+until [[ $(kubectl -n analytics get accessrequest revenue-orders -o jsonpath='{.status.phase}') == Granted ]]; do
+  sleep 0.5
+done
+show kubectl -n analytics get accessrequest revenue-orders
+start demo-query-forward kubectl -n meshplane-system port-forward service/meshplane-query 15432:5432
+until (exec 3<>/dev/tcp/127.0.0.1/15432) 2>/dev/null; do
+  running demo-query-forward || { tail -5 .stack/logs/demo-query-forward.log; exit 1; }
+  sleep 0.2
+done
+# The password is the ServiceAccount's token; the PII columns hold masked values.
+PGPASSWORD=$(kubectl -n analytics create token revenue-job)
+export PGPASSWORD
+pg="host=127.0.0.1 port=15432 user=revenue-job dbname=meshplane sslmode=disable"
+show psql "$pg" -X -c "SELECT status, count(*) AS orders, sum(order_total) AS total FROM orders.orders GROUP BY status ORDER BY status"
+show psql "$pg" -X -c "SELECT order_id, left(customer_email, 16) AS customer_email_masked FROM orders.orders ORDER BY order_id LIMIT 3"
+show psql "$pg" -X -c "DELETE FROM orders.orders" || true
+show psql "$pg" -X -c "SELECT count(*) FROM payments.payment_failed_events" || true
+unset PGPASSWORD
 
 finished=1
 step "Done. The catalog is at http://127.0.0.1:8090/ (search, product pages, lineage, compliance, impact)."

@@ -36,9 +36,10 @@ install() {
     --wait --timeout 5m "$@" || die "helm install failed"
   if [[ $before == 1 ]]; then
     # The image tag is reused: pods of an earlier install still run the image as it was.
-    "${kubectl[@]}" -n "$PLATFORM_NAMESPACE" rollout restart deployment/meshplane-controller deployment/meshplane-webhook >/dev/null
+    "${kubectl[@]}" -n "$PLATFORM_NAMESPACE" rollout restart deployment/meshplane-controller deployment/meshplane-webhook deployment/meshplane-query >/dev/null
     "${kubectl[@]}" -n "$PLATFORM_NAMESPACE" rollout status deployment/meshplane-webhook --timeout 3m >/dev/null
     "${kubectl[@]}" -n "$PLATFORM_NAMESPACE" rollout status deployment/meshplane-controller --timeout 3m >/dev/null
+    "${kubectl[@]}" -n "$PLATFORM_NAMESPACE" rollout status deployment/meshplane-query --timeout 3m >/dev/null
   fi
   wait_for kube-apiserver 60 "${kubectl[@]}" get validatingwebhookconfiguration meshplane
   # Ready pods are not yet a reachable Service: the EndpointSlice and kube-proxy's rules

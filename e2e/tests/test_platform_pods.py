@@ -84,10 +84,10 @@ def wait_for_committed(topic, group, partitions, total, timeout):
                f"the workers to commit {total} events of {topic}")
 
 
-def test_helm_install_runs_the_controller_and_the_webhook_in_pods(platform):
+def test_helm_install_runs_the_controller_the_webhook_and_the_query_port_in_pods(platform):
     platform_pods = pods(PLATFORM_NAMESPACE, "app.kubernetes.io/instance=meshplane")
     components = sorted(p["metadata"]["labels"].get("app.kubernetes.io/component") for p in platform_pods)
-    assert components == ["controller", "controller", "webhook", "webhook"], components
+    assert components == ["controller", "controller", "query", "webhook", "webhook"], components
     assert all(ready(p) for p in platform_pods), [p["metadata"]["name"] for p in platform_pods if not ready(p)]
     image = platform_pods[0]["spec"]["containers"][0]["image"]
     assert image == require_env("MESHPLANE_IMAGE")

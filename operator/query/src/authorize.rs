@@ -104,7 +104,8 @@ spec:
   owner: sales@example.com
   source: {{ kafka: {{ topic: shop.{name} }} }}
   schema: {{ fields: [ {{ name: id, type: string }} ] }}
-  output: {{ table: {{ format: parquet }} }}
+  output: {{ table: {{ format: parquet, updateInterval: 5m }} }}
+  retention: 30d
 status:
   table: {{ identifier: sales.{name} }}
 "#

@@ -43,9 +43,9 @@ pub enum RunError {
     Open {
         /// `schema.table`.
         table: String,
-        /// Cause.
+        /// Cause (boxed: Iceberg's errors are large).
         #[source]
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
     /// DataFusion could not plan it (unknown table or column, type errors...).
     #[error("{0}")]
@@ -148,7 +148,7 @@ impl Engine {
             .await
             .map_err(|source| RunError::Open {
                 table: table.qualified(),
-                source,
+                source: Box::new(source),
             })?;
             let schema = schemas
                 .entry(table.schema.as_str())

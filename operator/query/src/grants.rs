@@ -222,7 +222,8 @@ spec:
     fields:
       - { name: order_id, type: string }
       - { name: customer_email, type: string, pii: true }
-  output: { table: { format: parquet } }
+  output: { table: { format: parquet, updateInterval: 5m } }
+  retention: 30d
 status:
   table: { identifier: sales.orders }
 "#,

@@ -26,7 +26,7 @@ struct FixedTokens;
 impl Authenticator for FixedTokens {
     async fn authenticate(&self, token: &str) -> Result<Subject, String> {
         (token == "good")
-            .then(|| reader())
+            .then(reader)
             .ok_or_else(|| "the token was not accepted by the cluster".into())
     }
 }
@@ -95,7 +95,8 @@ spec:
   owner: sales@example.com
   source: { kafka: { topic: shop.orders } }
   schema: { fields: [ { name: order_id, type: string } ] }
-  output: { table: { format: parquet } }
+  output: { table: { format: parquet, updateInterval: 5m } }
+  retention: 30d
 status:
   table: { identifier: sales.orders }
 "#,
@@ -236,7 +237,8 @@ async fn results_past_the_row_limit_are_cancelled_with_a_message() {
     assert!(message.contains("more than 10 rows"), "{message}");
 }
 
-#[tokio::test]
+// Several threads, as the port runs: the timer fires while DataFusion computes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_past_the_timeout_is_cancelled() {
     let (port, _) = port(
         &["order_id"],
