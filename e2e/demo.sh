@@ -186,15 +186,15 @@ until [[ $(kubectl -n analytics get accessrequest revenue-orders -o jsonpath='{.
   sleep 0.5
 done
 show kubectl -n analytics get accessrequest revenue-orders
-start demo-query-forward kubectl -n meshplane-system port-forward service/meshplane-query 15432:5432
-until (exec 3<>/dev/tcp/127.0.0.1/15432) 2>/dev/null; do
+start demo-query-forward kubectl -n meshplane-system port-forward service/meshplane-query 15499:5432
+until (exec 3<>/dev/tcp/127.0.0.1/15499) 2>/dev/null; do
   running demo-query-forward || { tail -5 .stack/logs/demo-query-forward.log; exit 1; }
   sleep 0.2
 done
 # The password is the ServiceAccount's token; the PII columns hold masked values.
 PGPASSWORD=$(kubectl -n analytics create token revenue-job)
 export PGPASSWORD
-pg="host=127.0.0.1 port=15432 user=revenue-job dbname=meshplane sslmode=disable"
+pg="host=127.0.0.1 port=15499 user=revenue-job dbname=meshplane sslmode=disable"
 show psql "$pg" -X -c "SELECT status, count(*) AS orders, sum(order_total) AS total FROM orders.orders GROUP BY status ORDER BY status"
 show psql "$pg" -X -c "SELECT order_id, left(customer_email, 16) AS customer_email_masked FROM orders.orders ORDER BY order_id LIMIT 3"
 show psql "$pg" -X -c "DELETE FROM orders.orders" || true

@@ -17,15 +17,11 @@ pub enum Denied {
     /// The table is a product the subject holds no grant on.
     #[error(
         "permission denied for product {product} (table {table}): {subject} holds no grant on it; \
-         file an AccessRequest (meshplane access request {product_name} --namespace {product_namespace} ...)"
+         file an AccessRequest (meshplane access request <name> --product {product} --subject <subject> --purpose <why>)"
     )]
     NoGrant {
         /// `namespace/name`.
         product: String,
-        /// `namespace` of the product.
-        product_namespace: String,
-        /// `name` of the product.
-        product_name: String,
         /// `schema.table`.
         table: String,
         /// Who asked.
@@ -68,14 +64,8 @@ pub fn authorize<'a>(
             continue;
         }
         if let Some(product) = grants.product_of(schema, table) {
-            let (product_namespace, product_name) = product
-                .product
-                .split_once('/')
-                .unwrap_or(("", &product.product));
             return Err(Denied::NoGrant {
                 product: product.product.clone(),
-                product_namespace: product_namespace.to_string(),
-                product_name: product_name.to_string(),
                 table: format!("{schema}.{table}"),
                 subject: subject.display(),
             });

@@ -326,8 +326,8 @@ impl QueryPort {
                         }
                     }
                     let count = result.rows;
-                    let mut response = QueryResponse::new(fields, stream::iter(rows));
-                    response.set_command_tag(&format!("SELECT {count}"));
+                    // pgwire completes the tag with the row count: `SELECT <n>`.
+                    let response = QueryResponse::new(fields, stream::iter(rows));
                     (
                         Response::Query(response),
                         "ok",
