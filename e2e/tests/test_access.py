@@ -53,17 +53,12 @@ def fresh_namespace(prefix):
     return name
 
 
-@pytest.fixture
-def product_namespace(platform):
-    """A namespace with the Orders product, its bucket provisioned, and an owner allowed to
-    approve access to it (the `approve` verb on dataproducts/orders)."""
-    name = fresh_namespace("orders")
-    kubectl("apply", "-f", "-", input=orders_product(name, f"orders-{name}"))
-    wait_until(lambda: storage_ready(name), 120, "the Orders product's bucket")
+def allow_orders_owner_to_approve(namespace):
+    """The user `orders-owner` may approve access to `namespace`/orders (the `approve` verb)."""
     kubectl("apply", "-f", "-", input=f"""
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
-metadata: {{name: orders-approver, namespace: {name}}}
+metadata: {{name: orders-approver, namespace: {namespace}}}
 rules:
   - apiGroups: [meshplane.dev]
     resources: [dataproducts]
@@ -72,11 +67,21 @@ rules:
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
-metadata: {{name: orders-approver, namespace: {name}}}
+metadata: {{name: orders-approver, namespace: {namespace}}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: orders-approver}}
 subjects:
   - {{apiGroup: rbac.authorization.k8s.io, kind: User, name: orders-owner}}
 """)
+
+
+@pytest.fixture
+def product_namespace(platform):
+    """A namespace with the Orders product, its bucket provisioned, and an owner allowed to
+    approve access to it (the `approve` verb on dataproducts/orders)."""
+    name = fresh_namespace("orders")
+    kubectl("apply", "-f", "-", input=orders_product(name, f"orders-{name}"))
+    wait_until(lambda: storage_ready(name), 120, "the Orders product's bucket")
+    allow_orders_owner_to_approve(name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import free_port, kubectl, kubectl_json, wait_until
 from ingest_support import event, produce
-from test_access import (consumer_namespace, fresh_namespace, meshplane_access, phase_is,  # noqa: F401
-                         product_namespace)
+from test_access import (allow_orders_owner_to_approve, consumer_namespace, fresh_namespace,  # noqa: F401
+                         meshplane_access, phase_is, product_namespace)
 from test_platform_pods import orders_product, platform  # noqa: F401 (a fixture)
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -161,20 +161,7 @@ def classified_orders(platform):
     for field in ["order_id", "customer_id", "order_total", "currency", "status", "event_time"]:
         text = text.replace(f"{{ name: {field}, ", f"{{ name: {field}, classification: internal, ")
     kubectl("apply", "-f", "-", input=text)
-    kubectl("apply", "-f", "-", input=f"""
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: orders-approver, namespace: {name}}}
-rules:
-  - {{apiGroups: [meshplane.dev], resources: [dataproducts], resourceNames: [orders], verbs: [get, approve]}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: orders-approver, namespace: {name}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: orders-approver}}
-subjects:
-  - {{apiGroup: rbac.authorization.k8s.io, kind: User, name: orders-owner}}
-""")
+    allow_orders_owner_to_approve(name)
     kubectl("-n", name, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
     yield name, kubectl_json("-n", name, "get", "dataproduct", "orders")["status"]["table"]["identifier"]
     kubectl("delete", "namespace", name, "--wait=false", check=False)
