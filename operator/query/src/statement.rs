@@ -196,3 +196,84 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fragments that make statements of every kind when strung together.
+    fn sql_like() -> impl Strategy<Value = String> {
+        let words = prop::sample::select(vec![
+            "SELECT",
+            "INSERT",
+            "INTO",
+            "DELETE",
+            "UPDATE",
+            "SET",
+            "DROP",
+            "TABLE",
+            "CREATE",
+            "WITH",
+            "AS",
+            "FROM",
+            "WHERE",
+            "EXPLAIN",
+            "ANALYZE",
+            "COPY",
+            "TO",
+            "VALUES",
+            "(",
+            ")",
+            ",",
+            ";",
+            "*",
+            "'",
+            "\"",
+            "--",
+            "/*",
+            "*/",
+            "1",
+            "a.b",
+            "orders.orders",
+            "=",
+            "BEGIN",
+            "COMMIT",
+            "GRANT",
+            "ALTER",
+            "TRUNCATE",
+            "UNION",
+            "JOIN",
+            "ON",
+            "\u{0}",
+            "é",
+            "$1",
+            "::",
+            "[",
+            "]",
+        ]);
+        prop::collection::vec(words, 0..24).prop_map(|w| w.join(" "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// No text panics the check, and whatever it lets through is a query.
+        #[test]
+        fn only_queries_pass_and_nothing_panics(sql in sql_like()) {
+            if let Ok(Checked::Query { statement, .. }) = check(&sql) {
+                prop_assert!(read_only(&statement).is_ok(), "{sql}");
+                let text = statement.to_string().to_ascii_uppercase();
+                for write in ["INSERT INTO", "DELETE FROM", "DROP TABLE", "CREATE TABLE"] {
+                    prop_assert!(!text.starts_with(write), "{sql} -> {text}");
+                }
+            }
+        }
+
+        /// Arbitrary bytes (as text) are an answer, never a panic.
+        #[test]
+        fn arbitrary_text_is_answered(sql in "\\PC{0,200}") {
+            let _ = check(&sql);
+        }
+    }
+}
