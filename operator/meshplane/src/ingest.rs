@@ -31,12 +31,8 @@ pub struct IngestArgs {
     /// Events larger than this many bytes go to the dead letter.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_event_bytes: usize,
-    /// S3 endpoint; empty for AWS.
-    #[arg(long, env = "MESHPLANE_S3_ENDPOINT", default_value = "")]
-    s3_endpoint: String,
-    /// S3 region.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    s3_region: String,
+    #[command(flatten)]
+    s3: crate::S3Args,
     #[command(flatten)]
     catalog: crate::iceberg_args::IcebergArgs,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
@@ -58,7 +54,7 @@ async fn serve(args: IngestArgs) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
     let masking_key = env("MESHPLANE_MASKING_KEY")?.into_bytes();
     anyhow::ensure!(!masking_key.is_empty(), "MESHPLANE_MASKING_KEY is empty");
-    let s3 = crate::s3_from_env(args.s3_endpoint, args.s3_region)?;
+    let s3 = args.s3.settings()?;
     let settings = WorkerSettings {
         flush_interval: Duration::from_secs(
             args.flush_seconds

@@ -97,19 +97,34 @@ pub(crate) fn read_plan(
         .with_context(|| format!("{} is not a valid ingestion plan", path.display()))
 }
 
-/// S3 settings from flags and the standard AWS key variables.
-pub(crate) fn s3_from_env(
+/// The object store of the products' table files: flags, with keys from the standard AWS
+/// variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct S3Args {
+    /// S3 endpoint of the tables' files; empty for AWS.
+    #[arg(
+        long = "s3-endpoint",
+        env = "MESHPLANE_S3_ENDPOINT",
+        default_value = ""
+    )]
     endpoint: String,
+    /// S3 region.
+    #[arg(long = "s3-region", env = "AWS_REGION", default_value = "us-east-1")]
     region: String,
-) -> anyhow::Result<meshplane_effects::s3::S3Settings> {
-    use anyhow::Context as _;
-    let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
-    Ok(meshplane_effects::s3::S3Settings {
-        endpoint: (!endpoint.is_empty()).then_some(endpoint),
-        region,
-        access_key_id: env("AWS_ACCESS_KEY_ID")?,
-        secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
-    })
+}
+
+impl S3Args {
+    /// The settings, with the keys read from the environment.
+    pub(crate) fn settings(&self) -> anyhow::Result<meshplane_effects::s3::S3Settings> {
+        use anyhow::Context as _;
+        let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+        Ok(meshplane_effects::s3::S3Settings {
+            endpoint: (!self.endpoint.is_empty()).then(|| self.endpoint.clone()),
+            region: self.region.clone(),
+            access_key_id: env("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
+        })
+    }
 }
 
 /// Reads a file, or standard input for `-`.

@@ -26,12 +26,8 @@ pub struct QueryArgs {
     metrics_addr: SocketAddr,
     #[command(flatten)]
     catalog: crate::iceberg_args::IcebergArgs,
-    /// S3 endpoint of the tables' files; empty for AWS.
-    #[arg(long, env = "MESHPLANE_S3_ENDPOINT", default_value = "")]
-    s3_endpoint: String,
-    /// S3 region.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    s3_region: String,
+    #[command(flatten)]
+    s3: crate::S3Args,
     /// Longest a statement may run before it is cancelled (e.g. `30s`).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     statement_timeout: Duration,
@@ -74,7 +70,7 @@ impl Authenticator for ClusterTokens {
 }
 
 async fn serve(args: QueryArgs) -> anyhow::Result<()> {
-    let s3 = crate::s3_from_env(args.s3_endpoint.clone(), args.s3_region.clone())?;
+    let s3 = args.s3.settings()?;
     let settings = args.catalog.settings(s3, None, None)?;
     let catalog = meshplane_effects::iceberg::connect(&settings).await?;
     let cache = Arc::new(TableCache::new(catalog, args.table_refresh));

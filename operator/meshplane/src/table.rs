@@ -15,12 +15,8 @@ pub struct TableArgs {
     plan: PathBuf,
     #[command(flatten)]
     catalog: crate::iceberg_args::IcebergArgs,
-    /// S3 endpoint of the table's files; empty for AWS.
-    #[arg(long, env = "MESHPLANE_S3_ENDPOINT", default_value = "")]
-    s3_endpoint: String,
-    /// S3 region.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    s3_region: String,
+    #[command(flatten)]
+    s3: crate::S3Args,
 }
 
 /// Creates or evolves the table; prints its identifier and current snapshot.
@@ -30,7 +26,7 @@ pub fn run(args: TableArgs) -> ExitCode {
 
 async fn ensure(args: TableArgs) -> anyhow::Result<()> {
     let plan = crate::read_plan(&args.plan)?;
-    let s3 = crate::s3_from_env(args.s3_endpoint, args.s3_region)?;
+    let s3 = args.s3.settings()?;
     let settings = args.catalog.settings(s3, None, None)?;
     let catalog = connect(&settings).await?;
     let state = ensure_table(

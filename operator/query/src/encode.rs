@@ -77,15 +77,7 @@ pub fn rows(
         .map_err(EncodeError::Format)?;
     let binary: Vec<bool> = columns
         .iter()
-        .map(|c| {
-            matches!(
-                c.data_type(),
-                DataType::Binary
-                    | DataType::LargeBinary
-                    | DataType::BinaryView
-                    | DataType::FixedSizeBinary(_)
-            )
-        })
+        .map(|c| pg_type(c.data_type()) == Type::BYTEA)
         .collect();
     let mut out = Vec::with_capacity(batch.num_rows());
     let mut encoder = DataRowEncoder::new(fields.clone());

@@ -101,11 +101,6 @@ impl Engine {
         })
     }
 
-    /// The limits.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// The session of `subject` seeing `visible`.
     pub async fn session(
         &self,

@@ -24,6 +24,7 @@ use pgwire::api::results::{QueryResponse, Response, Tag};
 use pgwire::api::{ClientInfo, PgWireServerHandlers};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -251,114 +252,8 @@ impl QueryPort {
     pub async fn execute(&self, subject: &Subject, client: &str, query: &str) -> Response {
         let started = Instant::now();
         let who = subject.display();
-        let grants = self.grants();
-        let visible = grants.visible_to(subject);
         let mut products: Vec<String> = Vec::new();
-        let empty = Default::default();
-        let (response, outcome, rows, columns, failure) = 'run: {
-            let (statement, tables) = match check(query) {
-                Ok(Checked::Empty) => break 'run (Response::EmptyQuery, "ok", 0, None, None),
-                Ok(Checked::Set) => {
-                    break 'run (Response::Execution(Tag::new("SET")), "ok", 0, None, None)
-                }
-                Ok(Checked::Query { statement, tables }) => (statement, tables),
-                Err(e) => {
-                    let (code, outcome) = match e {
-                        StatementError::NotReadOnly(_) => ("25006", "refused"),
-                        _ => ("42601", "error"),
-                    };
-                    let message = e.to_string();
-                    break 'run (
-                        error(code, message.clone()),
-                        outcome,
-                        0,
-                        None,
-                        Some(message),
-                    );
-                }
-            };
-            let used = match authorize(subject, &grants, &visible, &tables) {
-                Ok(used) => used,
-                Err(denied @ Denied::NoGrant { .. }) => {
-                    let Denied::NoGrant { product, .. } = &denied;
-                    products.push(product.clone());
-                    let message = denied.to_string();
-                    break 'run (
-                        error("42501", message.clone()),
-                        "denied",
-                        0,
-                        None,
-                        Some(message),
-                    );
-                }
-            };
-            products = used.iter().map(|t| t.product.clone()).collect();
-            let context = match self.engine.session(&subject.user_key(), &visible).await {
-                Ok(context) => context,
-                Err(e) => {
-                    let message = e.to_string();
-                    break 'run (
-                        error("58030", message.clone()),
-                        "error",
-                        0,
-                        None,
-                        Some(message),
-                    );
-                }
-            };
-            match self.engine.run(&context, *statement).await {
-                Ok(result) => {
-                    let fields = encode::fields(&result.schema);
-                    let mut rows = Vec::with_capacity(result.rows);
-                    for batch in &result.batches {
-                        match encode::rows(&fields, batch) {
-                            Ok(encoded) => rows.extend(encoded.into_iter().map(Ok)),
-                            Err(e) => {
-                                let message = e.to_string();
-                                break 'run (
-                                    error("XX000", message.clone()),
-                                    "error",
-                                    0,
-                                    None,
-                                    Some(message),
-                                );
-                            }
-                        }
-                    }
-                    let count = result.rows;
-                    // pgwire completes the tag with the row count: `SELECT <n>`.
-                    let response = QueryResponse::new(fields, stream::iter(rows));
-                    (
-                        Response::Query(response),
-                        "ok",
-                        count,
-                        Some(result.columns_read),
-                        None,
-                    )
-                }
-                Err(e) => {
-                    let (code, outcome) = match &e {
-                        RunError::Timeout(_) => ("57014", "timeout"),
-                        RunError::RowLimit(_) => ("54000", "row-limit"),
-                        RunError::Plan(p) if p.to_string().contains("not found") => {
-                            ("42P01", "error")
-                        }
-                        RunError::Execute(x) if x.to_string().contains("Resources exhausted") => {
-                            ("53200", "error")
-                        }
-                        _ => ("XX000", "error"),
-                    };
-                    let message = e.to_string();
-                    (
-                        error(code, message.clone()),
-                        outcome,
-                        0,
-                        None,
-                        Some(message),
-                    )
-                }
-            }
-        };
+        let answer = self.answer(subject, query, &mut products).await;
         let elapsed = started.elapsed();
         for product in &products {
             self.metrics
@@ -367,13 +262,13 @@ impl QueryPort {
                 .observe(elapsed.as_secs_f64());
             self.metrics
                 .statements
-                .with_label_values(&[product, outcome])
+                .with_label_values(&[product, answer.outcome])
                 .inc();
         }
         if products.is_empty() {
             self.metrics
                 .statements
-                .with_label_values(&["", outcome])
+                .with_label_values(&["", answer.outcome])
                 .inc();
         }
         audit::log(&AuditRecord {
@@ -381,12 +276,105 @@ impl QueryPort {
             client,
             statement: audit::clip(query),
             products: products.iter().map(String::as_str).collect(),
-            columns: columns.as_ref().unwrap_or(&empty),
-            rows,
+            columns: &answer.columns,
+            rows: answer.rows,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
-            outcome,
-            error: failure.as_deref(),
+            outcome: answer.outcome,
+            error: answer.error.as_deref(),
         });
-        response
+        answer.response
+    }
+
+    /// Checks, authorizes and runs `query`; `products` gets the products it reads (or
+    /// the one it was denied).
+    async fn answer(&self, subject: &Subject, query: &str, products: &mut Vec<String>) -> Answer {
+        let (statement, tables) = match check(query) {
+            Ok(Checked::Empty) => return Answer::done(Response::EmptyQuery),
+            Ok(Checked::Set) => return Answer::done(Response::Execution(Tag::new("SET"))),
+            Ok(Checked::Query { statement, tables }) => (statement, tables),
+            Err(e @ StatementError::NotReadOnly(_)) => {
+                return Answer::failed("25006", "refused", &e)
+            }
+            Err(e) => return Answer::failed("42601", "error", &e),
+        };
+        let grants = self.grants();
+        let visible = grants.visible_to(subject);
+        let used = match authorize(subject, &grants, &visible, &tables) {
+            Ok(used) => used,
+            Err(denied) => {
+                let Denied::NoGrant { product, .. } = &denied;
+                products.push(product.clone());
+                return Answer::failed("42501", "denied", &denied);
+            }
+        };
+        products.extend(used.iter().map(|t| t.product.clone()));
+        let context = match self.engine.session(&subject.user_key(), &visible).await {
+            Ok(context) => context,
+            Err(e) => return Answer::failed("58030", "error", &e),
+        };
+        let result = match self.engine.run(&context, *statement).await {
+            Ok(result) => result,
+            Err(e) => {
+                let (code, outcome) = match &e {
+                    RunError::Timeout(_) => ("57014", "timeout"),
+                    RunError::RowLimit(_) => ("54000", "row-limit"),
+                    RunError::Plan(p) if p.to_string().contains("not found") => ("42P01", "error"),
+                    RunError::Execute(x) if x.to_string().contains("Resources exhausted") => {
+                        ("53200", "error")
+                    }
+                    _ => ("XX000", "error"),
+                };
+                return Answer::failed(code, outcome, &e);
+            }
+        };
+        let fields = encode::fields(&result.schema);
+        let mut rows = Vec::with_capacity(result.rows);
+        for batch in &result.batches {
+            match encode::rows(&fields, batch) {
+                Ok(encoded) => rows.extend(encoded.into_iter().map(Ok)),
+                Err(e) => return Answer::failed("XX000", "error", &e),
+            }
+        }
+        // pgwire completes the tag with the row count: `SELECT <n>`.
+        Answer {
+            response: Response::Query(QueryResponse::new(fields, stream::iter(rows))),
+            outcome: "ok",
+            rows: result.rows,
+            columns: result.columns_read,
+            error: None,
+        }
+    }
+}
+
+/// What a statement got, and what the audit log and metrics say of it.
+struct Answer {
+    response: Response,
+    /// `ok`, `denied`, `refused`, `timeout`, `row-limit` or `error`.
+    outcome: &'static str,
+    rows: usize,
+    columns: BTreeMap<String, Vec<String>>,
+    error: Option<String>,
+}
+
+impl Answer {
+    fn done(response: Response) -> Answer {
+        Answer {
+            response,
+            outcome: "ok",
+            rows: 0,
+            columns: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    fn failed(code: &str, outcome: &'static str, cause: &dyn std::fmt::Display) -> Answer {
+        let message = cause.to_string();
+        Answer {
+            response: error(code, message.clone()),
+            outcome,
+            rows: 0,
+            columns: BTreeMap::new(),
+            error: Some(message),
+        }
     }
 }

@@ -261,3 +261,26 @@ async fn a_statement_past_the_timeout_is_cancelled() {
     .unwrap_err();
     assert_eq!(code, "57014", "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_past_the_memory_pool_fails_with_a_message() {
+    let (port, _) = port(
+        &["order_id"],
+        Limits {
+            memory_bytes: 1024 * 1024,
+            max_rows: usize::MAX,
+            ..limits()
+        },
+    )
+    .await;
+    let (code, message) = outcome(
+        port.execute(
+            &reader(),
+            "127.0.0.1:1",
+            "SELECT v % 1000000 AS k, count(*) FROM generate_series(1, 3000000) t(v) GROUP BY k ORDER BY k DESC LIMIT 1",
+        )
+        .await,
+    )
+    .unwrap_err();
+    assert_eq!(code, "53200", "{message}");
+}
