@@ -3,6 +3,7 @@ import subprocess
 import uuid
 
 import pytest
+import yaml
 
 from conftest import REPO, kubectl, kubectl_json, require_env
 
@@ -18,6 +19,25 @@ def helm(*args, check=True):
 def test_the_chart_lints(values):
     out = helm("lint", f"{REPO}/charts/meshplane", *values).stdout
     assert "0 chart(s) failed" in out
+
+
+def controller_container(*values):
+    rendered = helm("template", "meshplane", f"{REPO}/charts/meshplane", *values).stdout
+    for document in yaml.safe_load_all(rendered):
+        if document and document["kind"] == "Deployment" and document["metadata"]["name"] == "meshplane-controller":
+            return document["spec"]["template"]["spec"]["containers"][0]
+    raise AssertionError("no controller Deployment rendered")
+
+
+def test_workers_get_keys_per_product_with_an_iam_endpoint_and_a_shared_pair_only_without_one():
+    shared = controller_container("--set", "controller.s3.workerCredentialsSecret=meshplane-s3-workers")
+    env = {e["name"]: e for e in shared["env"]}
+    assert env["MESHPLANE_WORKER_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "meshplane-s3-workers"
+    assert not any(a.startswith("--iam-endpoint") for a in shared["args"])
+    scoped = controller_container("--set", "controller.s3.workerCredentialsSecret=meshplane-s3-workers",
+                                  "--set", "controller.s3.iamEndpoint=http://s3.example:8333")
+    assert "--iam-endpoint=http://s3.example:8333" in scoped["args"]
+    assert "MESHPLANE_WORKER_ACCESS_KEY_ID" not in {e["name"] for e in scoped["env"]}
 
 
 def test_helm_install_creates_the_webhook_and_controller_workloads_and_their_rbac():
@@ -44,7 +64,9 @@ def test_helm_install_creates_the_webhook_and_controller_workloads_and_their_rba
         assert "--image-pull-policy=Never" in args and "--image=meshplane.local/meshplane:dev" in args
         assert spec["serviceAccountName"] == "meshplane-controller"
         env = {e["name"] for e in spec["containers"][0]["env"]}
-        assert {"POD_NAME", "POD_NAMESPACE", "AWS_ACCESS_KEY_ID", "MESHPLANE_WORKER_ACCESS_KEY_ID"} <= env
+        assert {"POD_NAME", "POD_NAMESPACE", "AWS_ACCESS_KEY_ID"} <= env
+        # By default the controller's admin pair is never handed to the workers.
+        assert "MESHPLANE_WORKER_ACCESS_KEY_ID" not in env
         assert "--catalog-addr=0.0.0.0:8090" in args
         catalog = kubectl_json("-n", namespace, "get", "service", "meshplane-controller-catalog")["spec"]
         assert catalog["ports"][0]["targetPort"] == "catalog"

@@ -5,6 +5,7 @@ controller creates, read Kafka through the `platform/kafka` Service and write S3
 `platform/s3`. Faults: worker pods force-deleted mid-stream, a worker image missing on the
 node, a webhook pod killed while products are applied, the kubelet restarted, a wrong key
 pair in the workers' Secret, the Secret deleted."""
+import base64
 import json
 import re
 import subprocess
@@ -12,7 +13,10 @@ import threading
 import time
 import uuid
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from conftest import REPO, condition, event_reasons, example, kubectl, kubectl_json, require_env, wait_until
 from ingest_support import catalog, committed_total, create_topic, event, produce, trino_query
@@ -291,23 +295,66 @@ def test_a_kubelet_restart_keeps_the_workers_and_the_product_ready(platform, nam
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(500))
 
 
-def test_a_rotated_secret_rolls_the_workers_and_bad_credentials_crash_loop_with_the_cause_named(
-        platform, namespace, s3):
+def s3_with(keys):
+    return boto3.client(
+        "s3", endpoint_url=require_env("MESHPLANE_S3_ENDPOINT"),
+        aws_access_key_id=keys["access-key-id"], aws_secret_access_key=keys["secret-access-key"],
+        region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
+
+
+def refused(call):
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+
+def secret_data(namespace, name):
+    secret = kubectl_json("-n", namespace, "get", "secret", name)
+    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+
+
+def test_workers_hold_keys_for_their_own_bucket_only_and_a_deleted_secret_rotates_them(platform, namespace, s3):
     topic = f"orders.events.{uuid.uuid4().hex[:8]}"
     kubectl("apply", "-f", "-", input=orders_product(namespace, topic))
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
     group = plan_of(namespace)["source"]["kafka"]["consumerGroup"]
-    secret = kubectl_json("-n", namespace, "get", "secret", "meshplane-s3-credentials")
-    good = secret["data"]
+    status = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]
+    bucket, issued = status["endpoints"]["bucket"], status["workerCredentials"]
+    assert issued["secret"] == "orders-s3-credentials" and issued["user"].startswith("meshplane-worker-"), issued
+    # No shared key pair in the namespace: the admin pair is nowhere in it.
+    assert kubectl("-n", namespace, "get", "secret", "meshplane-s3-credentials", check=False).returncode != 0
+    keys = secret_data(namespace, "orders-s3-credentials")
+    assert keys["access-key-id"] == issued["accessKeyId"] != require_env("AWS_ACCESS_KEY_ID")
     first = worker_pods(namespace)[0]
     pinned = first["metadata"]["annotations"]["meshplane.dev/secret-versions"]
-    assert f"meshplane-s3-credentials={secret['metadata']['resourceVersion']}" in pinned, pinned
+    assert f"orders-s3-credentials={issued['accessKeyId']}" in pinned, pinned
+    env = first["spec"]["containers"][0]["env"]
+    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env if e["name"].startswith("AWS_") and "valueFrom" in e} \
+        == {"orders-s3-credentials"}
 
-    # A wrong key in the Secret: the controller pins its new version on the template, so
-    # the Deployment rolls without anyone deleting a pod. The new pod's worker exits at
-    # start (S3 refuses it), and the rollout keeps the old worker: data still flows.
+    # boto3 with the workers' keys: their own bucket is read and written; another
+    # product's bucket is neither read, listed nor written.
+    mine = s3_with(keys)
+    mine.put_object(Bucket=bucket, Key="_rejected/probe.json", Body=b"{}")
+    assert mine.get_object(Bucket=bucket, Key="_rejected/probe.json")["Body"].read() == b"{}"
+    mine.delete_object(Bucket=bucket, Key="_rejected/probe.json")
+    other = f"meshplane-{namespace}-other-{uuid.uuid4().hex[:6]}"[:63]
+    s3.create_bucket(Bucket=other)
+    s3.put_object(Bucket=other, Key="data/file.parquet", Body=b"another product's data")
+    assert refused(lambda: mine.get_object(Bucket=other, Key="data/file.parquet")) is not None
+    assert refused(lambda: mine.list_objects_v2(Bucket=other)) is not None
+    assert refused(lambda: mine.put_object(Bucket=other, Key="data/evil.parquet", Body=b"x")) is not None
+    assert refused(lambda: mine.delete_object(Bucket=other, Key="data/file.parquet")) is not None
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=other)["Contents"]] == ["data/file.parquet"]
+
+    # A wrong key in the Secret and a change of the plan: the Deployment rolls, the new
+    # pod's worker exits at start (S3 refuses it), and the rollout keeps the old worker.
     wrong = json.dumps({"stringData": {"secret-access-key": "not-the-secret"}})
-    kubectl("-n", namespace, "patch", "secret", "meshplane-s3-credentials", "-p", wrong)
+    kubectl("-n", namespace, "patch", "secret", "orders-s3-credentials", "-p", wrong)
+    kubectl("-n", namespace, "patch", "dataproduct", "orders", "--type=merge",
+            "-p", json.dumps({"spec": {"output": {"table": {"updateInterval": "6s"}}}}))
     stuck = wait_until(lambda: (c := condition(namespace, "orders", "IngestionReady"))
                        and c["reason"] == "WorkerRolloutStuck" and c, 150,
                        "IngestionReady to say the rollout onto the wrong key is stuck")
@@ -325,37 +372,27 @@ def test_a_rotated_secret_rolls_the_workers_and_bad_credentials_crash_loop_with_
     assert "S3 refuses the worker's credentials" in down["message"] and "exited with code 1" in down["message"], down
     produce(topic, [event(i) for i in range(100, 200)])
 
-    # The right key again: the workers roll by themselves, and every event lands once.
-    kubectl("-n", namespace, "patch", "secret", "meshplane-s3-credentials", "-p", json.dumps({"data": good}))
+    # Deleting the Secret rotates the keys: new ones are issued, the old ones stop working,
+    # the workers roll onto the new ones by themselves and every event lands once.
+    kubectl("-n", namespace, "delete", "secret", "orders-s3-credentials")
+    rotated = wait_until(lambda: (c := kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]
+                                  .get("workerCredentials", {})).get("accessKeyId") not in (None, issued["accessKeyId"])
+                         and c, 90, "new worker keys after the Secret's deletion")
+    assert secret_data(namespace, "orders-s3-credentials")["access-key-id"] == rotated["accessKeyId"]
+    assert refused(lambda: mine.list_objects_v2(Bucket=bucket)) is not None, "the old keys still work"
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=150s", timeout=170)
     wait_for_committed(topic, group, 6, 200, 120)
     ids, _ = table_ids(namespace)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(200))
     assert condition(namespace, "orders", "IngestionReady")["reason"] == "WorkerAvailable"
+    pods_now = worker_pods(namespace)
+    assert all(f"orders-s3-credentials={rotated['accessKeyId']}" in p["metadata"]["annotations"]["meshplane.dev/secret-versions"]
+               for p in pods_now), pods_now
 
-
-def test_a_deleted_worker_secret_is_recreated_and_the_workers_roll_onto_it(platform, namespace, s3):
-    topic = f"orders.events.{uuid.uuid4().hex[:8]}"
-    kubectl("apply", "-f", "-", input=orders_product(namespace, topic))
-    kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=120s")
-    group = plan_of(namespace)["source"]["kafka"]["consumerGroup"]
-    before = kubectl_json("-n", namespace, "get", "secret", "meshplane-s3-credentials")["metadata"]
-    first = worker_pods(namespace)[0]["metadata"]["name"]
-    kubectl("-n", namespace, "delete", "secret", "meshplane-s3-credentials")
-
-    def recreated():
-        found = kubectl("-n", namespace, "get", "secret", "meshplane-s3-credentials", "-o", "json", check=False)
-        return found.returncode == 0 and json.loads(found.stdout)["metadata"]["uid"] != before["uid"]
-    wait_until(recreated, 60, "the controller to recreate the workers' S3 Secret")
-    version = kubectl_json("-n", namespace, "get", "secret", "meshplane-s3-credentials")["metadata"]["resourceVersion"]
-    wait_until(lambda: (w := worker_pods(namespace)) and len(w) == 1 and ready(w[0])
-               and w[0]["metadata"]["name"] != first
-               and f"meshplane-s3-credentials={version}" in w[0]["metadata"]["annotations"]["meshplane.dev/secret-versions"],
-               150, "a new worker pod pinned to the recreated Secret")
-    produce(topic, [event(i) for i in range(100)])
-    wait_for_committed(topic, group, 6, 100, 120)
-    ids, _ = table_ids(namespace)
-    assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(100))
+    # Deleting the product removes the workers' object-store user: the keys stop working.
+    fresh = secret_data(namespace, "orders-s3-credentials")
+    kubectl("-n", namespace, "delete", "dataproduct", "orders", "--timeout=120s")
+    assert refused(lambda: s3_with(fresh).list_objects_v2(Bucket=bucket)) is not None
 
 
 def test_the_maintenance_job_compacts_the_table_from_a_pod(platform, namespace, s3, trino, tmp_path):

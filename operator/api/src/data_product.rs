@@ -588,6 +588,31 @@ pub struct DataProductStatus {
     /// `CompletenessSLOMet` condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_completeness: Option<MeasuredCompleteness>,
+    /// The object-store keys the product's ingestion workers write with, when the platform
+    /// issues them per product (an IAM endpoint is configured); absent when the workers
+    /// share the namespace's `meshplane-s3-credentials` Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_credentials: Option<WorkerCredentials>,
+}
+
+/// Keys that can read and write one product's bucket (its table and its dead letters) and
+/// nothing else. Deleting the Secret rotates them: new keys are issued at the product's
+/// next full reconcile, the old ones are deleted and the workers roll onto the new ones.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerCredentials {
+    /// The Secret in the product's namespace holding `access-key-id` and
+    /// `secret-access-key`, read by the workers only.
+    pub secret: String,
+    /// The object-store user the keys belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The access key id in use (not secret; for audit logs of the object store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// When these keys were issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// The share of a window's source records that passed the quality checks.

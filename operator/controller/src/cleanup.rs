@@ -75,6 +75,22 @@ fn describe(product: &DataProduct, ctx: &Context) -> (String, Vec<String>) {
 }
 
 async fn remove_external(ctx: &Context, product: &DataProduct) -> Result<(), ReconcileError> {
+    // The workers' own keys go whatever the deletion policy: retained data keeps no writer.
+    if ctx.settings.worker_keys_per_product {
+        let identity = ctx
+            .identity
+            .as_ref()
+            .ok_or(ReconcileError::NoIdentityProvider)?;
+        let user = names::worker_user(product.metadata.uid.as_deref().unwrap_or_default());
+        identity
+            .revoke(&user)
+            .await
+            .map_err(|source| ReconcileError::RevokeWorkerKeys {
+                product: key(product),
+                user,
+                source,
+            })?;
+    }
     let delete = product.spec.deletion_policy == DeletionPolicy::Delete;
     let (bucket, topics) = describe(product, ctx);
     match &ctx.settings.topic_mode {

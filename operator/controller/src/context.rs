@@ -58,6 +58,10 @@ pub struct Context {
     /// watch of those Secrets and by the passes that create them, and pinned on the worker
     /// pod template so that a rotated Secret rolls the workers.
     pub(crate) secret_versions: Mutex<HashMap<(String, String), String>>,
+    /// When each product's own worker keys were last seen to exist (their Secret): looked
+    /// at again on a refresh after [`crate::secrets::WORKER_KEYS_CHECK`], so deleting the
+    /// Secret rotates the keys within that time.
+    pub(crate) worker_keys_checked: Mutex<HashMap<ObjectRef<DataProduct>, std::time::Instant>>,
     /// Products one of whose children changed (edited or deleted by someone else): their
     /// next reconcile is a full pass, never the refresh shortcut.
     pub(crate) children_changed: Mutex<HashSet<ObjectRef<DataProduct>>>,
@@ -101,6 +105,7 @@ impl Context {
             cleanup_attempts: Mutex::default(),
             provisioned: Mutex::default(),
             secret_versions: Mutex::default(),
+            worker_keys_checked: Mutex::default(),
             children_changed: Mutex::default(),
             measured_completeness: Mutex::default(),
             written: Mutex::default(),

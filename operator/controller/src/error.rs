@@ -32,6 +32,30 @@ pub enum ReconcileError {
     /// A Secret the workload references could not be created.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The workers' own object-store keys could not be issued.
+    #[error("failed to issue the workers' object-store keys of {product}: {source}")]
+    WorkerKeys {
+        /// `namespace/name`.
+        product: String,
+        /// Cause.
+        source: meshplane_effects::identity::IdentityError,
+    },
+    /// The Secret with the workers' own keys could not be checked or created.
+    #[error(transparent)]
+    WorkerKeySecret(#[from] meshplane_effects::grants::GrantError),
+    /// Keys per product are configured but no identity provider is (a configuration error).
+    #[error("worker keys per product need the object store's IAM endpoint (--iam-endpoint)")]
+    NoIdentityProvider,
+    /// The object-store user of the workers could not be removed.
+    #[error("failed to revoke the workers' object-store user {user} of {product}: {source}")]
+    RevokeWorkerKeys {
+        /// `namespace/name`.
+        product: String,
+        /// The user.
+        user: String,
+        /// Cause.
+        source: meshplane_effects::identity::IdentityError,
+    },
     /// Direct topic mode without a Kafka admin client (a configuration error).
     #[error("topic mode is direct but no Kafka admin client is configured")]
     NoKafkaAdmin,
@@ -72,6 +96,10 @@ impl ReconcileError {
             ReconcileError::Topic(_) | ReconcileError::NoKafkaAdmin => "topic",
             ReconcileError::KafkaTopic(_) => "kafkatopic",
             ReconcileError::Secret(_) => "secret",
+            ReconcileError::WorkerKeys { .. }
+            | ReconcileError::WorkerKeySecret(_)
+            | ReconcileError::NoIdentityProvider
+            | ReconcileError::RevokeWorkerKeys { .. } => "worker-keys",
             ReconcileError::Finalizer { .. } => "finalizer",
             ReconcileError::Workload { .. } => "workload",
             ReconcileError::Status { .. } => "status",

@@ -200,17 +200,20 @@ async fn provision(
     // Nothing that shapes the provisioning changed since the last full pass (this reconcile
     // comes from a status write or the workload's status): refresh the workload only.
     let fingerprint = fingerprint(product, &decision.effective);
-    if recently_provisioned(ctx, product, fingerprint) {
+    if recently_provisioned(ctx, product, fingerprint)
+        && !crate::secrets::worker_keys_missing(ctx, product).await?
+    {
         reports.workload = Some(workload(ctx, product).await?);
         return Ok(None);
     }
     let mut desired = plan(&decision.effective, &ctx.settings)?;
     reports.endpoints = Some(endpoints(product, &desired));
     reports.storage = Some(storage(ctx, product, &desired.bucket, &desired.ingest_plan).await?);
-    let secret_versions = crate::secrets::ensure_secrets(ctx, product, &desired.bucket).await?;
+    let secrets = crate::secrets::ensure_secrets(ctx, product, &desired.bucket).await?;
+    reports.worker_credentials = secrets.credentials;
     pin_secret_versions(
         &mut desired.children.workload,
-        &secret_versions_text(&ctx.settings, &secret_versions),
+        &secret_versions_text(product, &ctx.settings, &secrets.versions),
     );
     reports.children = Some(children(ctx, product, &desired).await?);
     reports.topics = Some(ensure_topics(ctx, product, &desired.topics).await?);

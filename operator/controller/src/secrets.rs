@@ -1,15 +1,20 @@
-//! The Secrets a product's workload and readers reference: the namespace's S3 credentials
-//! and masking key (shared by the namespace's workers), and the product's read
-//! credentials (location, plus read-only keys when the platform provides them).
+//! The Secrets a product's workload and readers reference: the namespace's masking key
+//! and catalog URI (shared by the namespace's workers), the workers' S3 keys (the
+//! product's own, issued through the object store's IAM API, or the namespace's shared
+//! pair), and the product's read credentials (location, plus read-only keys when the
+//! platform provides them).
 
 use crate::context::{lock, Context};
 use crate::error::ReconcileError;
-use meshplane_api::DataProduct;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use meshplane_api::{DataProduct, WorkerCredentials};
+use meshplane_effects::grants::{create_secret, secret_missing};
 use meshplane_effects::secrets::{
     create_if_absent, ensure_version, new_masking_key, version, SecretSpec,
 };
 use meshplane_planner::workload::worker_secrets;
-use meshplane_planner::{labels, meta::owner_reference, BucketSpec};
+use meshplane_planner::{labels, meta::owner_reference, names, BucketSpec};
 use std::collections::BTreeMap;
 
 /// S3 key pairs the controller hands out.
@@ -32,14 +37,25 @@ fn key_pair(pair: &(String, String)) -> [(String, String); 2] {
     ]
 }
 
-/// Creates whichever of the product's Secrets are missing (existing ones are left alone)
-/// and returns the resourceVersion of each Secret the workers read, by name; a Secret the
-/// platform team has not provided yet is left out.
+/// What [`ensure_secrets`] found or made.
+#[derive(Debug, Default)]
+pub struct WorkerSecrets {
+    /// The version of each Secret the workers read, by name: a resourceVersion, or the
+    /// access key id of the product's own keys. A Secret the platform team has not
+    /// provided yet is left out.
+    pub versions: BTreeMap<String, String>,
+    /// The product's own worker keys, when the platform issues them.
+    pub credentials: Option<WorkerCredentials>,
+}
+
+/// Creates whichever of the product's Secrets are missing (existing ones are left alone;
+/// the product's own worker keys are issued when their Secret is missing) and returns
+/// what the workers read.
 pub async fn ensure_secrets(
     ctx: &Context,
     product: &DataProduct,
     bucket: &BucketSpec,
-) -> Result<BTreeMap<String, String>, ReconcileError> {
+) -> Result<WorkerSecrets, ReconcileError> {
     let namespace = product.metadata.namespace.clone().unwrap_or_default();
     let shared_labels = BTreeMap::from([
         (
@@ -100,8 +116,117 @@ pub async fn ensure_secrets(
             versions.insert(name, version);
         }
     }
+    let credentials = if settings.worker_keys_per_product {
+        let credentials = ensure_worker_keys(ctx, product, bucket).await?;
+        // The key id changes with each issue: a rotation rolls the workers.
+        let version = credentials
+            .access_key_id
+            .clone()
+            .unwrap_or_else(|| "issued".into());
+        versions.insert(credentials.secret.clone(), version);
+        Some(credentials)
+    } else {
+        None
+    };
     ensure_read_credentials(ctx, product, bucket).await?;
-    Ok(versions)
+    Ok(WorkerSecrets {
+        versions,
+        credentials,
+    })
+}
+
+/// How often a provisioned product's own worker keys are looked for between full passes.
+pub const WORKER_KEYS_CHECK: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// True when the product's own worker keys were not looked for within
+/// [`WORKER_KEYS_CHECK`] and their Secret is now missing (deleted to rotate them): the
+/// refresh becomes a full pass, which issues new keys.
+pub async fn worker_keys_missing(
+    ctx: &Context,
+    product: &DataProduct,
+) -> Result<bool, ReconcileError> {
+    if !ctx.settings.worker_keys_per_product {
+        return Ok(false);
+    }
+    let object = kube::runtime::reflector::ObjectRef::from_obj(product);
+    let due = lock(&ctx.worker_keys_checked)
+        .get(&object)
+        .is_none_or(|at| at.elapsed() >= WORKER_KEYS_CHECK);
+    if !due {
+        return Ok(false);
+    }
+    let missing = secret_missing(&ctx.client, &worker_keys_meta(product)).await?;
+    if !missing {
+        lock(&ctx.worker_keys_checked).insert(object, std::time::Instant::now());
+    }
+    Ok(missing)
+}
+
+fn worker_keys_meta(product: &DataProduct) -> ObjectMeta {
+    let name = product.metadata.name.clone().unwrap_or_default();
+    ObjectMeta {
+        name: Some(names::worker_credentials(&name)),
+        namespace: product.metadata.namespace.clone(),
+        labels: Some(labels::for_child(product, "ingest")),
+        owner_references: owner_reference(product).map(|o| vec![o]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The product's own worker keys: kept while their Secret exists, issued anew (replacing
+/// the user's old keys) when it is missing, which is how they are rotated. Whether it
+/// exists is asked with a dry-run create, so the controller needs no right to read it.
+async fn ensure_worker_keys(
+    ctx: &Context,
+    product: &DataProduct,
+    bucket: &BucketSpec,
+) -> Result<WorkerCredentials, ReconcileError> {
+    let metadata = worker_keys_meta(product);
+    let secret = metadata.name.clone().unwrap_or_default();
+    let user = names::worker_user(product.metadata.uid.as_deref().unwrap_or_default());
+    let previous = product
+        .status
+        .as_ref()
+        .and_then(|s| s.worker_credentials.clone())
+        .filter(|c| c.secret == secret && c.user.as_deref() == Some(user.as_str()));
+    if !secret_missing(&ctx.client, &metadata).await? {
+        return Ok(previous.unwrap_or(WorkerCredentials {
+            secret,
+            user: Some(user),
+            ..WorkerCredentials::default()
+        }));
+    }
+    let identity = ctx
+        .identity
+        .as_ref()
+        .ok_or(ReconcileError::NoIdentityProvider)?;
+    let keys = identity
+        .issue_writer(&user, &bucket.name)
+        .await
+        .map_err(|source| ReconcileError::WorkerKeys {
+            product: crate::context::key(product),
+            source,
+        })?;
+    create_secret(
+        &ctx.client,
+        &metadata,
+        BTreeMap::from(key_pair(&(
+            keys.access_key_id.clone(),
+            keys.secret_access_key.clone(),
+        ))),
+    )
+    .await?;
+    lock(&ctx.worker_keys_checked).insert(
+        kube::runtime::reflector::ObjectRef::from_obj(product),
+        std::time::Instant::now(),
+    );
+    tracing::info!(product = %crate::context::key(product), user = %user, access_key_id = %keys.access_key_id, "issued the workers' object-store keys");
+    Ok(WorkerCredentials {
+        secret,
+        user: Some(user),
+        access_key_id: Some(keys.access_key_id),
+        issued_at: Some(Time(Timestamp::now())),
+    })
 }
 
 async fn ensure_read_credentials(

@@ -245,6 +245,8 @@ pub struct Reports {
     pub workload: Option<WorkloadReport>,
     /// Where users find the product's data (from the plan).
     pub endpoints: Option<ProductEndpoints>,
+    /// The product's own worker keys (when the platform issues them per product).
+    pub worker_credentials: Option<meshplane_api::WorkerCredentials>,
     /// The step that failed, if one did.
     pub failure: Option<Failure>,
     /// The product's freshness SLO, judged against the stored `status.lastEventTime`.
@@ -423,6 +425,9 @@ pub fn derive_status(
         status.compliance_tags = decide.compliance_tags.clone();
         status.violations = decide.violations.clone();
     }
+    if let Some(credentials) = &reports.worker_credentials {
+        status.worker_credentials = Some(credentials.clone());
+    }
     if let Some(endpoints) = &reports.endpoints {
         status.endpoints = Some(endpoints.clone());
     }
@@ -584,6 +589,7 @@ mod tests {
             }),
             workload: Some(workers(WorkloadReason::Available)),
             endpoints: Some(ProductEndpoints::default()),
+            worker_credentials: None,
             failure: None,
             freshness: None,
             completeness: None,

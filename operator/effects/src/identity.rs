@@ -1,5 +1,6 @@
 //! The object store's identities: one user per grant, with read-only keys scoped to one
-//! product's bucket. Behind [`ObjectStoreIdentity`] so the provider can change; the one
+//! product's bucket, and one per product's workers, with keys that read and write that
+//! product's bucket alone. Behind [`ObjectStoreIdentity`] so the provider can change; the one
 //! implementation speaks the IAM Query API (`CreateUser`, `PutUserPolicy`,
 //! `CreateAccessKey`, ...), which AWS IAM serves and SeaweedFS serves on its S3 port.
 
@@ -77,6 +78,9 @@ pub trait ObjectStoreIdentity: Send + Sync {
     /// Makes `user` exist with read-only access to `bucket` alone, replaces any keys it
     /// had with one new pair, and returns that pair.
     async fn issue_reader(&self, user: &str, bucket: &str) -> Result<KeyPair, IdentityError>;
+    /// Makes `user` exist with read and write access to `bucket` alone (objects only: no
+    /// bucket configuration), replaces any keys it had with one new pair, and returns it.
+    async fn issue_writer(&self, user: &str, bucket: &str) -> Result<KeyPair, IdentityError>;
     /// Removes `user`, its keys and its policy; a user that does not exist is fine.
     async fn revoke(&self, user: &str) -> Result<(), IdentityError>;
 }
@@ -90,7 +94,8 @@ pub struct IamApi {
     admin: KeyPair,
 }
 
-/// Name of the inline policy each grant user has.
+/// Name of the inline policy each user has (one per user: a grant's reads, or a
+/// product's workers' reads and writes).
 const POLICY_NAME: &str = "meshplane-read";
 
 impl IamApi {
@@ -239,9 +244,29 @@ pub fn reader_policy(bucket: &str) -> String {
     .to_string()
 }
 
-#[async_trait::async_trait]
-impl ObjectStoreIdentity for IamApi {
-    async fn issue_reader(&self, user: &str, bucket: &str) -> Result<KeyPair, IdentityError> {
+/// The policy of a product's workers: objects of one bucket read, written and deleted
+/// (the table's files, its metadata, the dead letters, multipart uploads), the bucket
+/// listed; nothing about the bucket itself (policy, encryption, deletion).
+pub fn writer_policy(bucket: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+                "s3:ListBucket", "s3:ListBucketMultipartUploads",
+            ],
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+        }],
+    })
+    .to_string()
+}
+
+impl IamApi {
+    /// Makes `user` exist with `policy` as its only inline policy, replaces its keys with
+    /// one new pair and returns it.
+    async fn issue(&self, user: &str, policy: &str) -> Result<KeyPair, IdentityError> {
         self.call_ok(
             "CreateUser",
             user,
@@ -249,14 +274,13 @@ impl ObjectStoreIdentity for IamApi {
             &["EntityAlreadyExists"],
         )
         .await?;
-        let policy = reader_policy(bucket);
         self.call_ok(
             "PutUserPolicy",
             user,
             &[
                 ("UserName", user),
                 ("PolicyName", POLICY_NAME),
-                ("PolicyDocument", &policy),
+                ("PolicyDocument", policy),
             ],
             &[],
         )
@@ -274,6 +298,17 @@ impl ObjectStoreIdentity for IamApi {
             secret_access_key: element(&created, "SecretAccessKey")
                 .ok_or(malformed("SecretAccessKey"))?,
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStoreIdentity for IamApi {
+    async fn issue_reader(&self, user: &str, bucket: &str) -> Result<KeyPair, IdentityError> {
+        self.issue(user, &reader_policy(bucket)).await
+    }
+
+    async fn issue_writer(&self, user: &str, bucket: &str) -> Result<KeyPair, IdentityError> {
+        self.issue(user, &writer_policy(bucket)).await
     }
 
     async fn revoke(&self, user: &str) -> Result<(), IdentityError> {
@@ -349,6 +384,27 @@ mod tests {
             statement["Resource"],
             serde_json::json!(["arn:aws:s3:::orders", "arn:aws:s3:::orders/*"])
         );
+    }
+
+    #[test]
+    fn a_writer_policy_names_one_bucket_and_never_its_configuration() {
+        let policy: serde_json::Value = serde_json::from_str(&writer_policy("orders")).unwrap();
+        let statement = &policy["Statement"][0];
+        assert_eq!(
+            statement["Resource"],
+            serde_json::json!(["arn:aws:s3:::orders", "arn:aws:s3:::orders/*"])
+        );
+        let actions: Vec<&str> = statement["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(actions.contains(&"s3:PutObject") && actions.contains(&"s3:DeleteObject"));
+        assert!(actions.iter().all(|a| !a.contains('*')));
+        assert!(!actions.iter().any(|a| a.starts_with("s3:PutBucket")
+            || *a == "s3:DeleteBucket"
+            || a.starts_with("s3:PutEncryption")));
     }
 
     #[test]

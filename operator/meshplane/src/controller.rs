@@ -88,9 +88,12 @@ pub struct ControllerArgs {
     #[arg(long, env = "MESHPLANE_PROMETHEUS_URL", default_value = "")]
     prometheus_url: String,
     /// The object store's IAM endpoint (the IAM Query API: `https://iam.amazonaws.com`
-    /// on AWS; SeaweedFS serves it on its S3 URL), through which each access grant gets
-    /// its own read-only keys for one product, signed with the controller's S3 keys;
-    /// empty: grants carry the product's location only, and their status says so.
+    /// on AWS; SeaweedFS serves it on its S3 URL), signed with the controller's S3 keys,
+    /// through which each access grant gets its own read-only keys for one product, and
+    /// each product's workers their own keys for its bucket alone (Secret
+    /// `<product>-s3-credentials`; the MESHPLANE_WORKER_* pair is then not used). Empty:
+    /// grants carry the product's location only (their status says so), and the workers
+    /// share the namespace's `meshplane-s3-credentials`.
     #[arg(long, env = "MESHPLANE_IAM_ENDPOINT", default_value = "")]
     iam_endpoint: String,
     /// Prefix of every bucket name.
@@ -262,6 +265,7 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
         maintenance_orphan_age: args.maintenance_orphan_age,
         alert_for: args.alert_for,
         query_latency_scraped: args.query_latency_scraped,
+        worker_keys_per_product: !args.iam_endpoint.is_empty(),
         ..PlatformSettings::default()
     };
     let engine = Arc::new(SharedEngine::default());

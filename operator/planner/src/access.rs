@@ -32,11 +32,7 @@ pub fn worker_access(
             PolicyRule {
                 api_groups: Some(vec![String::new()]),
                 resources: Some(vec!["secrets".into()]),
-                resource_names: Some(vec![
-                    settings.s3_credentials_secret.clone(),
-                    settings.masking_key_secret.clone(),
-                    settings.catalog_secret.clone(),
-                ]),
+                resource_names: Some(crate::workload::product_worker_secrets(product, settings)),
                 verbs: vec!["get".into()],
                 ..PolicyRule::default()
             },

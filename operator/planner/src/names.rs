@@ -62,6 +62,17 @@ pub fn child(product: &str, suffix: &str) -> String {
     bounded(&format!("{product}-{suffix}"), 63)
 }
 
+/// The Secret holding a product's own worker keys, e.g. `orders-s3-credentials`.
+pub fn worker_credentials(product: &str) -> String {
+    child(product, "s3-credentials")
+}
+
+/// The object-store user of a product's workers, from the product's UID (a product
+/// deleted and created again gets a new user); at most 53 characters.
+pub fn worker_user(product_uid: &str) -> String {
+    format!("meshplane-worker-{}", bounded(product_uid, 36))
+}
+
 /// Strimzi `KafkaTopic` resource name for a topic (topic names may hold `.` and `_`).
 pub fn kafka_topic_resource(topic: &str) -> String {
     bounded(topic, 63)

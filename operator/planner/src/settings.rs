@@ -39,8 +39,13 @@ pub struct PlatformSettings {
     pub s3_endpoint: String,
     /// S3 region.
     pub s3_region: String,
-    /// Secret (in each product namespace) with `access-key-id` / `secret-access-key` for workers.
+    /// Secret (in each product namespace) with `access-key-id` / `secret-access-key` the
+    /// namespace's workers share, when keys are not issued per product.
     pub s3_credentials_secret: String,
+    /// Each product's workers get their own keys, able to write that product's bucket only,
+    /// in the Secret [`crate::names::worker_credentials`] (issued by the controller through
+    /// the object store's IAM API); false: they share [`Self::s3_credentials_secret`].
+    pub worker_keys_per_product: bool,
     /// Secret (in each product namespace) with the HMAC `key` used to pseudonymise PII.
     pub masking_key_secret: String,
     /// Port of the workers' metrics and health endpoints.
@@ -101,6 +106,7 @@ impl Default for PlatformSettings {
             s3_endpoint: String::new(),
             s3_region: "us-east-1".into(),
             s3_credentials_secret: "meshplane-s3-credentials".into(),
+            worker_keys_per_product: false,
             masking_key_secret: "meshplane-masking-key".into(),
             worker_metrics_port: 9464,
             image_pull_policy: "IfNotPresent".into(),

@@ -42,25 +42,51 @@ pub const SECRET_VERSIONS_ANNOTATION: &str = "meshplane.dev/secret-versions";
 /// creation changes the template too.
 pub const ABSENT_SECRET: &str = "absent";
 
-/// The Secrets (in the product's namespace) the worker pods read their environment from.
+/// The Secrets every product of a namespace shares (the same names in each namespace,
+/// so they can be watched by name): the masking key, the catalog URI and, unless keys are
+/// issued per product, the S3 key pair.
 pub fn worker_secrets(settings: &PlatformSettings) -> Vec<String> {
     let mut names = vec![
-        settings.s3_credentials_secret.clone(),
         settings.masking_key_secret.clone(),
         settings.catalog_secret.clone(),
     ];
+    if !settings.worker_keys_per_product {
+        names.push(settings.s3_credentials_secret.clone());
+    }
     names.sort();
     names.dedup();
     names
 }
 
-/// The value of [`SECRET_VERSIONS_ANNOTATION`]: `name=resourceVersion` of each Secret,
-/// by name, comma-separated; a Secret missing from `versions` is [`ABSENT_SECRET`].
+/// The Secret the product's workers read their S3 key pair from.
+pub fn worker_s3_secret(product: &DataProduct, settings: &PlatformSettings) -> String {
+    if settings.worker_keys_per_product {
+        names::worker_credentials(product.metadata.name.as_deref().unwrap_or_default())
+    } else {
+        settings.s3_credentials_secret.clone()
+    }
+}
+
+/// Every Secret (in the product's namespace) the product's worker pods read their
+/// environment from, by name.
+pub fn product_worker_secrets(product: &DataProduct, settings: &PlatformSettings) -> Vec<String> {
+    let mut names = worker_secrets(settings);
+    names.push(worker_s3_secret(product, settings));
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The value of [`SECRET_VERSIONS_ANNOTATION`]: `name=version` of each Secret the
+/// product's workers read, by name, comma-separated; a Secret missing from `versions` is
+/// [`ABSENT_SECRET`]. A version is the Secret's resourceVersion, or for the product's own
+/// keys their access key id (which changes when they are rotated).
 pub fn secret_versions_text(
+    product: &DataProduct,
     settings: &PlatformSettings,
     versions: &BTreeMap<String, String>,
 ) -> String {
-    worker_secrets(settings)
+    product_worker_secrets(product, settings)
         .iter()
         .map(|name| {
             let version = versions.get(name).map_or(ABSENT_SECRET, String::as_str);
@@ -364,6 +390,7 @@ pub(crate) fn worker_pod(
     service_account: &str,
     plan_map: &ConfigMap,
 ) -> PodTemplateSpec {
+    let s3_secret = worker_s3_secret(product, settings);
     // Readiness is polled often (a cheap local call): the product is Ready only once a
     // worker is, so a 10 s period would add up to 10 s to every apply → Ready.
     let probe = |path: &str, period: i32| Probe {
@@ -418,16 +445,8 @@ pub(crate) fn worker_pod(
                 env: Some(vec![
                     plain_env("MESHPLANE_S3_ENDPOINT", &settings.s3_endpoint),
                     plain_env("AWS_REGION", &settings.s3_region),
-                    secret_env(
-                        "AWS_ACCESS_KEY_ID",
-                        &settings.s3_credentials_secret,
-                        "access-key-id",
-                    ),
-                    secret_env(
-                        "AWS_SECRET_ACCESS_KEY",
-                        &settings.s3_credentials_secret,
-                        "secret-access-key",
-                    ),
+                    secret_env("AWS_ACCESS_KEY_ID", &s3_secret, "access-key-id"),
+                    secret_env("AWS_SECRET_ACCESS_KEY", &s3_secret, "secret-access-key"),
                     secret_env("MESHPLANE_MASKING_KEY", &settings.masking_key_secret, "key"),
                     plain_env("MESHPLANE_ICEBERG_TYPE", &settings.catalog_type),
                     plain_env("MESHPLANE_ICEBERG_NAME", &settings.catalog_name),

@@ -4,8 +4,8 @@ use meshplane_api::load::{load_all, Resource};
 use meshplane_api::{DataProduct, GovernancePolicy, MaskingStrategy};
 use meshplane_governance::Engine;
 use meshplane_planner::workload::{
-    pin_secret_versions, plan_hash, secret_versions_text, worker_secrets, PLAN_HASH_ANNOTATION,
-    SECRET_VERSIONS_ANNOTATION,
+    pin_secret_versions, plan_hash, product_worker_secrets, secret_versions_text, worker_secrets,
+    PLAN_HASH_ANNOTATION, SECRET_VERSIONS_ANNOTATION,
 };
 use meshplane_planner::{plan, DesiredState, PlatformSettings, TopicMode, TopicRole};
 use serde_json::Value;
@@ -612,11 +612,8 @@ fn table_maintenance_is_a_cron_job_through_trino_only_when_trino_is_configured()
 #[test]
 fn the_worker_pod_template_pins_the_version_of_every_secret_the_workers_read() {
     let settings = PlatformSettings::default();
-    let mut state = plan(
-        &admitted(include_str!("../../../examples/orders.yaml")),
-        &settings,
-    )
-    .unwrap();
+    let product = admitted(include_str!("../../../examples/orders.yaml"));
+    let mut state = plan(&product, &settings).unwrap();
     // Every Secret the pod's environment names is pinned, and nothing else.
     let deployment = object(&state, "Deployment");
     let mut referenced: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -635,7 +632,7 @@ fn the_worker_pod_template_pins_the_version_of_every_secret_the_workers_read() {
         ("meshplane-s3-credentials".to_string(), "812".to_string()),
         ("meshplane-masking-key".to_string(), "805".to_string()),
     ]);
-    let text = secret_versions_text(&settings, &versions);
+    let text = secret_versions_text(&product, &settings, &versions);
     assert_eq!(
         text,
         "meshplane-catalog=absent,meshplane-masking-key=805,meshplane-s3-credentials=812"
@@ -650,7 +647,68 @@ fn the_worker_pod_template_pins_the_version_of_every_secret_the_workers_read() {
         ("meshplane-s3-credentials".to_string(), "900".to_string()),
         ("meshplane-masking-key".to_string(), "805".to_string()),
     ]);
-    assert_ne!(secret_versions_text(&settings, &rotated), text);
+    assert_ne!(secret_versions_text(&product, &settings, &rotated), text);
+}
+
+#[test]
+fn with_keys_per_product_the_workers_read_their_own_secret_and_only_it() {
+    let settings = PlatformSettings {
+        worker_keys_per_product: true,
+        ..PlatformSettings::default()
+    };
+    let product = admitted(include_str!("../../../examples/orders.yaml"));
+    let mut state = plan(&product, &settings).unwrap();
+    let deployment = object(&state, "Deployment");
+    let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+    let key_secret = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["valueFrom"]["secretKeyRef"]["name"].clone())
+    };
+    assert_eq!(
+        key_secret("AWS_ACCESS_KEY_ID"),
+        Some("orders-s3-credentials".into())
+    );
+    assert_eq!(
+        key_secret("AWS_SECRET_ACCESS_KEY"),
+        Some("orders-s3-credentials".into())
+    );
+    assert!(!env.to_string().contains("meshplane-s3-credentials"));
+    // The shared Secrets watched by name no longer include a key pair.
+    assert_eq!(
+        worker_secrets(&settings),
+        vec!["meshplane-catalog", "meshplane-masking-key"]
+    );
+    // The workers' Role may read exactly the Secrets the pod names.
+    let role = object(&state, "Role");
+    let names: Vec<String> = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resources"][0] == "secrets")
+        .map(|r| serde_json::from_value(r["resourceNames"].clone()).unwrap())
+        .unwrap();
+    assert_eq!(names, product_worker_secrets(&product, &settings));
+    assert!(names.contains(&"orders-s3-credentials".to_string()));
+    // A rotation (a new access key id) changes the pinned text, so the workers roll.
+    let issued = |key: &str| {
+        BTreeMap::from([
+            ("orders-s3-credentials".to_string(), key.to_string()),
+            ("meshplane-masking-key".to_string(), "805".to_string()),
+        ])
+    };
+    let text = secret_versions_text(&product, &settings, &issued("AK1"));
+    assert_eq!(
+        text,
+        "meshplane-catalog=absent,meshplane-masking-key=805,orders-s3-credentials=AK1"
+    );
+    assert_ne!(
+        secret_versions_text(&product, &settings, &issued("AK2")),
+        text
+    );
+    pin_secret_versions(&mut state.children.workload, &text);
 }
 
 #[test]
