@@ -61,6 +61,11 @@ bench-ingest: stack-up ## Ingestion events/s per core and event-to-commit latenc
 	$(CARGO) build --release -p meshplane
 	@set -a; source .stack/env; set +a; "$$(e2e/python.sh)/bin/python" e2e/bench/ingest.py
 
+.PHONY: bench-query
+bench-query: stack-up ## Query port vs DuckDB and Trino on a 10M-row Orders table: p50/p99, the port's own overhead
+	$(CARGO) build --release -p meshplane
+	@set -a; source .stack/env; set +a; "$$(e2e/python.sh)/bin/python" e2e/bench/query.py $(BENCH_QUERY_ARGS)
+
 .PHONY: bench-scrape
 bench-scrape: stack-up ## Scrape cost per worker (series, bytes) with 100 products, through the cluster's Prometheus
 	$(CARGO) build --release -p meshplane

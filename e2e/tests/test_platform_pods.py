@@ -384,7 +384,9 @@ def test_workers_hold_keys_for_their_own_bucket_only_and_a_deleted_secret_rotate
     wait_for_committed(topic, group, 6, 200, 120)
     ids, _ = table_ids(namespace)
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(200))
-    assert condition(namespace, "orders", "IngestionReady")["reason"] == "WorkerAvailable"
+    # The pods of the stuck rollout go once the new keys' rollout completes.
+    wait_until(lambda: condition(namespace, "orders", "IngestionReady")["reason"] == "WorkerAvailable", 90,
+               "IngestionReady to say the workers are available after the rotation")
     pods_now = worker_pods(namespace)
     assert all(f"orders-s3-credentials={rotated['accessKeyId']}" in p["metadata"]["annotations"]["meshplane.dev/secret-versions"]
                for p in pods_now), pods_now
