@@ -20,7 +20,7 @@ import uuid
 import pytest
 import yaml
 
-from conftest import REPO, event_reasons, example, kubectl, kubectl_json, require_env, wait_until
+from conftest import REPO, event_reasons, example, free_port, kubectl, kubectl_json, require_env, wait_until
 from ingest_support import committed_total, event, produce
 
 PLATFORM_NAMESPACE = "meshplane-system"
@@ -88,7 +88,8 @@ def monitoring(receiver, tmp_path_factory):
     try:
         stack_script("monitoring.sh", "up", str(routes))
         stack_script("platform.sh", "install", "--set", "controller.monitoring.alertFor=10s",
-                     "--set", f"controller.monitoring.prometheusUrl={PROMETHEUS_URL}", timeout=600)
+                     "--set", f"controller.monitoring.prometheusUrl={PROMETHEUS_URL}",
+                     "--set", "query.serviceMonitor.enabled=true", timeout=600)
         kubectl("apply", "-f", f"{REPO}/examples/policy.yaml")
     except BaseException:
         teardown()
@@ -181,13 +182,78 @@ def test_prometheus_scrapes_the_worker_pod_and_every_dashboard_panel_has_data(or
     board = kubectl_json("-n", orders["namespace"], "get", "configmap", "orders-dashboard")["data"]
     panels = json.loads(next(iter(board.values())))["panels"]
     exprs = [(p["title"], t["expr"]) for p in panels for t in p.get("targets", [])]
-    assert len(exprs) >= 6, exprs
-    # Rates and quantiles need two scrapes after the commits: wait for each.
+    assert len(exprs) >= 7, exprs
+    # Rates and quantiles need two scrapes after the commits: wait for each. The query
+    # latency panel has data once the product is queried (the next test).
     for title, expr in exprs:
+        if "meshplane_query_" in expr:
+            continue
         wait_until(lambda: series(expr), 120, f"panel {title!r} ({expr}) to return series")
     # The controller reads the same series back: every record passed.
     met = slo_condition(orders, "CompletenessSLOMet", "True", 240)
     assert met["reason"] == "WithinSLO" and "100.00 %" in met["message"], met
+
+
+def test_queries_through_the_port_give_the_query_latency_panel_data_in_prometheus(orders):
+    namespace, product = orders["namespace"], orders["product"]
+    board = kubectl_json("-n", namespace, "get", "configmap", "orders-dashboard")["data"]
+    panels = json.loads(next(iter(board.values())))["panels"]
+    latency = [p for p in panels if p["title"].startswith("Query latency")]
+    assert len(latency) == 1 and "2s" in latency[0]["title"], [p["title"] for p in panels]
+    rule = kubectl_json("-n", namespace, "get", "prometheusrule", "orders-slo")
+    assert any(r.get("alert") == "DataProductQueryLatencySLOBreached"
+               for g in rule["spec"]["groups"] for r in g["rules"]), rule["spec"]
+    # A ServiceAccount of the product's namespace is granted by the policy (up to
+    # confidential) and queries through the port, as a dashboard would.
+    kubectl("-n", namespace, "create", "serviceaccount", "dashboards")
+    kubectl("apply", "-f", "-", input=f"""
+apiVersion: meshplane.dev/v1alpha1
+kind: AccessRequest
+metadata: {{name: dashboards, namespace: {namespace}}}
+spec:
+  product: {{name: orders}}
+  subject: {{kind: ServiceAccount, name: dashboards}}
+  purpose: the team's dashboards
+""")
+    wait_until(lambda: kubectl_json("-n", namespace, "get", "accessrequest", "dashboards")
+               .get("status", {}).get("phase") == "Granted", 60, "the dashboards' grant")
+    table = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["table"]["identifier"]
+    password = kubectl("-n", namespace, "create", "token", "dashboards").stdout.strip()
+    pg, forward = port_forward(5432)
+    try:
+        wait_until(lambda: psql_count(pg, password, table) is not None, 60, "a count through the query port")
+        # Prometheus scrapes the port's ServiceMonitor: the product's series appear. A
+        # rate counts increases between scrapes, so the next queries come after that.
+        wait_until(lambda: series(f'meshplane_query_duration_seconds_count{{product="{product}"}}'), 120,
+                   "Prometheus to scrape the query port's series of the product")
+        for _ in range(5):
+            assert psql_count(pg, password, table) is not None
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+    exprs = [(p["title"], t["expr"]) for p in panels for t in p.get("targets", []) if "meshplane_query_" in t["expr"]]
+    assert exprs, [p["title"] for p in panels]
+    for title, expr in exprs:
+        wait_until(lambda: (found := series(expr)) and found[0]["value"][1] not in ("NaN", ""), 120,
+                   f"panel {title!r} ({expr}) to return a number")
+    counted = series(f'sum(meshplane_query_statements_total{{product="{product}",outcome="ok"}})')
+    assert counted and float(counted[0]["value"][1]) >= 6, counted
+
+
+def port_forward(port):
+    local = free_port()
+    process = subprocess.Popen(["kubectl", "-n", PLATFORM_NAMESPACE, "port-forward", "service/meshplane-query",
+                                f"{local}:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return local, process
+
+
+def psql_count(port, password, table):
+    """`count(*)` of `table` through the query port with psql, or None when it failed."""
+    proc = subprocess.run(
+        ["psql", f"host=127.0.0.1 port={port} user=dashboards dbname=meshplane sslmode=disable connect_timeout=5",
+         "-X", "-A", "-t", "-c", f"SELECT count(*) FROM {table}"],
+        capture_output=True, text=True, timeout=60, env={"PGPASSWORD": password, "PATH": "/usr/bin:/bin"})
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def test_the_freshness_alert_fires_reaches_the_support_receiver_and_resolves(orders, monitoring, receiver):
