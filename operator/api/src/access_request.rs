@@ -57,8 +57,8 @@ pub struct AccessRequestSpec {
     pub purpose: String,
     /// The most sensitive columns the subject needs. Defaults to the product's
     /// classification (every column); a lower level hides the columns above it on the
-    /// query port and in Trino, and gives no object-store keys, which would read every
-    /// column.
+    /// query port (Trino's access rules are not generated from grants yet), and gives no
+    /// object-store keys, which would read every column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
     /// When the grant ends (RFC 3339). Absent: until the request is deleted.
