@@ -208,6 +208,9 @@ def test_a_request_waits_for_an_approver_who_is_neither_its_filer_nor_unauthoriz
                                      check=False).stdout.strip()
     assert can("report-bot", f"secret/{secret}") == "yes"
     assert can("report-bot", "secret/meshplane-s3-credentials") == "no"
+    # Nor the product's workers' keys (read by the workers' Role only).
+    assert kubectl("auth", "can-i", "get", "secret/orders-worker-keys", "-n", product_namespace,
+                   "--as", "report-bot", check=False).stdout.strip() == "no"
     assert can("mallory", f"secret/{secret}") == "no"
     keys = secret_data(ns, secret)
     product = kubectl_json("-n", product_namespace, "get", "dataproduct", "orders")

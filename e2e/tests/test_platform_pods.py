@@ -302,7 +302,12 @@ def s3_with(keys):
         region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
 
 
+# What S3 answers a key outside its policy, and a deleted key.
+DENIED = {"AccessDenied", "InvalidAccessKeyId"}
+
+
 def refused(call):
+    """The S3 error code `call` got, or None when it succeeded."""
     try:
         call()
     except ClientError as e:
@@ -322,17 +327,17 @@ def test_workers_hold_keys_for_their_own_bucket_only_and_a_deleted_secret_rotate
     group = plan_of(namespace)["source"]["kafka"]["consumerGroup"]
     status = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]
     bucket, issued = status["endpoints"]["bucket"], status["workerCredentials"]
-    assert issued["secret"] == "orders-s3-credentials" and issued["user"].startswith("meshplane-worker-"), issued
+    assert issued["secret"] == "orders-worker-keys" and issued["user"].startswith("meshplane-worker-"), issued
     # No shared key pair in the namespace: the admin pair is nowhere in it.
     assert kubectl("-n", namespace, "get", "secret", "meshplane-s3-credentials", check=False).returncode != 0
-    keys = secret_data(namespace, "orders-s3-credentials")
+    keys = secret_data(namespace, "orders-worker-keys")
     assert keys["access-key-id"] == issued["accessKeyId"] != require_env("AWS_ACCESS_KEY_ID")
     first = worker_pods(namespace)[0]
     pinned = first["metadata"]["annotations"]["meshplane.dev/secret-versions"]
-    assert f"orders-s3-credentials={issued['accessKeyId']}" in pinned, pinned
+    assert f"orders-worker-keys={issued['accessKeyId']}" in pinned, pinned
     env = first["spec"]["containers"][0]["env"]
     assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env if e["name"].startswith("AWS_") and "valueFrom" in e} \
-        == {"orders-s3-credentials"}
+        == {"orders-worker-keys"}
 
     # boto3 with the workers' keys: their own bucket is read and written; another
     # product's bucket is neither read, listed nor written.
@@ -343,16 +348,16 @@ def test_workers_hold_keys_for_their_own_bucket_only_and_a_deleted_secret_rotate
     other = f"meshplane-{namespace}-other-{uuid.uuid4().hex[:6]}"[:63]
     s3.create_bucket(Bucket=other)
     s3.put_object(Bucket=other, Key="data/file.parquet", Body=b"another product's data")
-    assert refused(lambda: mine.get_object(Bucket=other, Key="data/file.parquet")) is not None
-    assert refused(lambda: mine.list_objects_v2(Bucket=other)) is not None
-    assert refused(lambda: mine.put_object(Bucket=other, Key="data/evil.parquet", Body=b"x")) is not None
-    assert refused(lambda: mine.delete_object(Bucket=other, Key="data/file.parquet")) is not None
+    assert refused(lambda: mine.get_object(Bucket=other, Key="data/file.parquet")) in DENIED
+    assert refused(lambda: mine.list_objects_v2(Bucket=other)) in DENIED
+    assert refused(lambda: mine.put_object(Bucket=other, Key="data/evil.parquet", Body=b"x")) in DENIED
+    assert refused(lambda: mine.delete_object(Bucket=other, Key="data/file.parquet")) in DENIED
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=other)["Contents"]] == ["data/file.parquet"]
 
     # A wrong key in the Secret and a change of the plan: the Deployment rolls, the new
     # pod's worker exits at start (S3 refuses it), and the rollout keeps the old worker.
     wrong = json.dumps({"stringData": {"secret-access-key": "not-the-secret"}})
-    kubectl("-n", namespace, "patch", "secret", "orders-s3-credentials", "-p", wrong)
+    kubectl("-n", namespace, "patch", "secret", "orders-worker-keys", "-p", wrong)
     kubectl("-n", namespace, "patch", "dataproduct", "orders", "--type=merge",
             "-p", json.dumps({"spec": {"output": {"table": {"updateInterval": "6s"}}}}))
     stuck = wait_until(lambda: (c := condition(namespace, "orders", "IngestionReady"))
@@ -374,12 +379,12 @@ def test_workers_hold_keys_for_their_own_bucket_only_and_a_deleted_secret_rotate
 
     # Deleting the Secret rotates the keys: new ones are issued, the old ones stop working,
     # the workers roll onto the new ones by themselves and every event lands once.
-    kubectl("-n", namespace, "delete", "secret", "orders-s3-credentials")
+    kubectl("-n", namespace, "delete", "secret", "orders-worker-keys")
     rotated = wait_until(lambda: (c := kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]
                                   .get("workerCredentials", {})).get("accessKeyId") not in (None, issued["accessKeyId"])
                          and c, 90, "new worker keys after the Secret's deletion")
-    assert secret_data(namespace, "orders-s3-credentials")["access-key-id"] == rotated["accessKeyId"]
-    assert refused(lambda: mine.list_objects_v2(Bucket=bucket)) is not None, "the old keys still work"
+    assert secret_data(namespace, "orders-worker-keys")["access-key-id"] == rotated["accessKeyId"]
+    assert refused(lambda: mine.list_objects_v2(Bucket=bucket)) in DENIED, "the old keys still work"
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=150s", timeout=170)
     wait_for_committed(topic, group, 6, 200, 120)
     ids, _ = table_ids(namespace)
@@ -387,14 +392,18 @@ def test_workers_hold_keys_for_their_own_bucket_only_and_a_deleted_secret_rotate
     # The pods of the stuck rollout go once the new keys' rollout completes.
     wait_until(lambda: condition(namespace, "orders", "IngestionReady")["reason"] == "WorkerAvailable", 90,
                "IngestionReady to say the workers are available after the rotation")
-    pods_now = worker_pods(namespace)
-    assert all(f"orders-s3-credentials={rotated['accessKeyId']}" in p["metadata"]["annotations"]["meshplane.dev/secret-versions"]
-               for p in pods_now), pods_now
+    # The rollout completes: every worker pod left pins the new key id (the stuck
+    # rollout's pods are scaled away).
+    def pinned_keys():
+        return sorted(p["metadata"]["annotations"]["meshplane.dev/secret-versions"] for p in worker_pods(namespace))
+    wait_until(lambda: (seen := pinned_keys()) and all(f"orders-worker-keys={rotated['accessKeyId']}" in v for v in seen),
+               90, f"every worker pod to pin the new key {rotated['accessKeyId']} (last seen: {pinned_keys()})")
+    assert kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["workerCredentials"] == rotated
 
     # Deleting the product removes the workers' object-store user: the keys stop working.
-    fresh = secret_data(namespace, "orders-s3-credentials")
+    fresh = secret_data(namespace, "orders-worker-keys")
     kubectl("-n", namespace, "delete", "dataproduct", "orders", "--timeout=120s")
-    assert refused(lambda: s3_with(fresh).list_objects_v2(Bucket=bucket)) is not None
+    assert refused(lambda: s3_with(fresh).list_objects_v2(Bucket=bucket)) in DENIED
 
 
 def test_the_maintenance_job_compacts_the_table_from_a_pod(platform, namespace, s3, trino, tmp_path):

@@ -62,6 +62,11 @@ pub struct Context {
     /// at again on a refresh after [`crate::secrets::WORKER_KEYS_CHECK`], so deleting the
     /// Secret rotates the keys within that time.
     pub(crate) worker_keys_checked: Mutex<HashMap<ObjectRef<DataProduct>, std::time::Instant>>,
+    /// The worker keys this controller issued last, per product: fresher than the status
+    /// of the cached object a reconcile gets (which may predate the write that recorded
+    /// them), so a pass right after a rotation does not pin the old key id again.
+    pub(crate) worker_keys_issued:
+        Mutex<HashMap<ObjectRef<DataProduct>, meshplane_api::WorkerCredentials>>,
     /// Products one of whose children changed (edited or deleted by someone else): their
     /// next reconcile is a full pass, never the refresh shortcut.
     pub(crate) children_changed: Mutex<HashSet<ObjectRef<DataProduct>>>,
@@ -106,6 +111,7 @@ impl Context {
             provisioned: Mutex::default(),
             secret_versions: Mutex::default(),
             worker_keys_checked: Mutex::default(),
+            worker_keys_issued: Mutex::default(),
             children_changed: Mutex::default(),
             measured_completeness: Mutex::default(),
             written: Mutex::default(),

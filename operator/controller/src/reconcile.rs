@@ -66,6 +66,8 @@ pub async fn reconcile(
         timer.observe_duration();
         ctx.metrics.forget(&key(&product));
         lock(&ctx.measured_completeness).remove(&ObjectRef::from_obj(&*product));
+        lock(&ctx.worker_keys_checked).remove(&ObjectRef::from_obj(&*product));
+        lock(&ctx.worker_keys_issued).remove(&ObjectRef::from_obj(&*product));
         return result.map(|()| Action::await_change());
     }
     let completeness_slo = completeness_slo(&product);
@@ -127,6 +129,10 @@ pub async fn reconcile(
         .await;
     }
     let mut resync = breach_in.map_or(RESYNC, |d| (d + Duration::from_secs(1)).min(RESYNC));
+    // A deleted worker-keys Secret is seen only by looking: look that often.
+    if ctx.settings.worker_keys_per_product {
+        resync = resync.min(crate::secrets::WORKER_KEYS_CHECK);
+    }
     // Measured completeness moves with the data: measure again next period.
     if ctx.prometheus.is_some() && completeness_slo.as_ref().is_some_and(|slo| slo.streams) {
         let period = Duration::from_secs(crate::completeness::EVERY_SECONDS.unsigned_abs());
@@ -201,7 +207,7 @@ async fn provision(
     // comes from a status write or the workload's status): refresh the workload only.
     let fingerprint = fingerprint(product, &decision.effective);
     if recently_provisioned(ctx, product, fingerprint)
-        && !crate::secrets::worker_keys_missing(ctx, product).await?
+        && !crate::secrets::worker_keys_missing(ctx, product).await
     {
         reports.workload = Some(workload(ctx, product).await?);
         return Ok(None);

@@ -140,26 +140,32 @@ pub const WORKER_KEYS_CHECK: std::time::Duration = std::time::Duration::from_sec
 
 /// True when the product's own worker keys were not looked for within
 /// [`WORKER_KEYS_CHECK`] and their Secret is now missing (deleted to rotate them): the
-/// refresh becomes a full pass, which issues new keys.
-pub async fn worker_keys_missing(
-    ctx: &Context,
-    product: &DataProduct,
-) -> Result<bool, ReconcileError> {
+/// refresh becomes a full pass, which issues new keys. A failed look is logged and taken
+/// as "present": it must not fail the refresh of a healthy product; the next look or full
+/// pass asks again.
+pub async fn worker_keys_missing(ctx: &Context, product: &DataProduct) -> bool {
     if !ctx.settings.worker_keys_per_product {
-        return Ok(false);
+        return false;
     }
     let object = kube::runtime::reflector::ObjectRef::from_obj(product);
     let due = lock(&ctx.worker_keys_checked)
         .get(&object)
         .is_none_or(|at| at.elapsed() >= WORKER_KEYS_CHECK);
     if !due {
-        return Ok(false);
+        return false;
     }
-    let missing = secret_missing(&ctx.client, &worker_keys_meta(product)).await?;
-    if !missing {
-        lock(&ctx.worker_keys_checked).insert(object, std::time::Instant::now());
+    match secret_missing(&ctx.client, &worker_keys_meta(product)).await {
+        Ok(missing) => {
+            if !missing {
+                lock(&ctx.worker_keys_checked).insert(object, std::time::Instant::now());
+            }
+            missing
+        }
+        Err(error) => {
+            tracing::warn!(product = %crate::context::key(product), %error, "could not look for the workers' keys Secret");
+            false
+        }
     }
-    Ok(missing)
 }
 
 fn worker_keys_meta(product: &DataProduct) -> ObjectMeta {
@@ -184,10 +190,15 @@ async fn ensure_worker_keys(
     let metadata = worker_keys_meta(product);
     let secret = metadata.name.clone().unwrap_or_default();
     let user = names::worker_user(product.metadata.uid.as_deref().unwrap_or_default());
-    let previous = product
-        .status
-        .as_ref()
-        .and_then(|s| s.worker_credentials.clone())
+    let object = kube::runtime::reflector::ObjectRef::from_obj(product);
+    let issued_here = lock(&ctx.worker_keys_issued).get(&object).cloned();
+    let previous = issued_here
+        .or_else(|| {
+            product
+                .status
+                .as_ref()
+                .and_then(|s| s.worker_credentials.clone())
+        })
         .filter(|c| c.secret == secret && c.user.as_deref() == Some(user.as_str()));
     if !secret_missing(&ctx.client, &metadata).await? {
         return Ok(previous.unwrap_or(WorkerCredentials {
@@ -216,17 +227,16 @@ async fn ensure_worker_keys(
         ))),
     )
     .await?;
-    lock(&ctx.worker_keys_checked).insert(
-        kube::runtime::reflector::ObjectRef::from_obj(product),
-        std::time::Instant::now(),
-    );
+    lock(&ctx.worker_keys_checked).insert(object.clone(), std::time::Instant::now());
     tracing::info!(product = %crate::context::key(product), user = %user, access_key_id = %keys.access_key_id, "issued the workers' object-store keys");
-    Ok(WorkerCredentials {
+    let credentials = WorkerCredentials {
         secret,
         user: Some(user),
         access_key_id: Some(keys.access_key_id),
         issued_at: Some(Time(Timestamp::now())),
-    })
+    };
+    lock(&ctx.worker_keys_issued).insert(object, credentials.clone());
+    Ok(credentials)
 }
 
 async fn ensure_read_credentials(

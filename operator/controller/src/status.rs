@@ -425,10 +425,10 @@ pub fn derive_status(
         status.compliance_tags = decide.compliance_tags.clone();
         status.violations = decide.violations.clone();
     }
-    if let Some(credentials) = &reports.worker_credentials {
-        status.worker_credentials = Some(credentials.clone());
-    }
     if let Some(endpoints) = &reports.endpoints {
+        // A full pass (it plans the endpoints) also says whose keys the workers use:
+        // none of their own when the namespace's pair is shared.
+        status.worker_credentials = reports.worker_credentials.clone();
         status.endpoints = Some(endpoints.clone());
     }
     if let Some(table) = reports.storage.as_ref().and_then(|s| s.table.as_ref()) {
@@ -707,6 +707,32 @@ mod tests {
             .conditions
             .iter()
             .all(|c| c.type_ != ConditionType::FreshnessSLOMet.as_str()));
+    }
+
+    #[test]
+    fn the_workers_own_keys_are_kept_by_a_refresh_and_dropped_by_a_full_pass_without_them() {
+        let keys = meshplane_api::WorkerCredentials {
+            secret: "orders-worker-keys".into(),
+            user: Some("meshplane-worker-u1".into()),
+            access_key_id: Some("AK1".into()),
+            issued_at: None,
+        };
+        let issued = Reports {
+            worker_credentials: Some(keys.clone()),
+            ..full_pass()
+        };
+        let (first, _) = derive_status(None, &issued, Some(1), &at(100));
+        assert_eq!(first.worker_credentials.as_ref(), Some(&keys));
+        let (refreshed, _) = derive_status(
+            Some(&first),
+            &refresh(WorkloadReason::Available),
+            Some(1),
+            &at(110),
+        );
+        assert_eq!(refreshed.worker_credentials.as_ref(), Some(&keys));
+        // Keys no longer issued per product (the workers share the namespace's pair).
+        let (shared, _) = derive_status(Some(&refreshed), &full_pass(), Some(1), &at(120));
+        assert_eq!(shared.worker_credentials, None);
     }
 
     #[test]

@@ -94,9 +94,10 @@ pub struct IamApi {
     admin: KeyPair,
 }
 
-/// Name of the inline policy each user has (one per user: a grant's reads, or a
-/// product's workers' reads and writes).
-const POLICY_NAME: &str = "meshplane-read";
+/// Name of the inline policy of a grant's user (reads).
+const READ_POLICY: &str = "meshplane-read";
+/// Name of the inline policy of a product's workers' user (reads and writes).
+const WRITE_POLICY: &str = "meshplane-write";
 
 impl IamApi {
     /// An IAM client for `endpoint` (e.g. `https://iam.amazonaws.com`, or SeaweedFS's S3
@@ -266,7 +267,12 @@ pub fn writer_policy(bucket: &str) -> String {
 impl IamApi {
     /// Makes `user` exist with `policy` as its only inline policy, replaces its keys with
     /// one new pair and returns it.
-    async fn issue(&self, user: &str, policy: &str) -> Result<KeyPair, IdentityError> {
+    async fn issue(
+        &self,
+        user: &str,
+        policy_name: &str,
+        policy: &str,
+    ) -> Result<KeyPair, IdentityError> {
         self.call_ok(
             "CreateUser",
             user,
@@ -279,7 +285,7 @@ impl IamApi {
             user,
             &[
                 ("UserName", user),
-                ("PolicyName", POLICY_NAME),
+                ("PolicyName", policy_name),
                 ("PolicyDocument", policy),
             ],
             &[],
@@ -304,22 +310,24 @@ impl IamApi {
 #[async_trait::async_trait]
 impl ObjectStoreIdentity for IamApi {
     async fn issue_reader(&self, user: &str, bucket: &str) -> Result<KeyPair, IdentityError> {
-        self.issue(user, &reader_policy(bucket)).await
+        self.issue(user, READ_POLICY, &reader_policy(bucket)).await
     }
 
     async fn issue_writer(&self, user: &str, bucket: &str) -> Result<KeyPair, IdentityError> {
-        self.issue(user, &writer_policy(bucket)).await
+        self.issue(user, WRITE_POLICY, &writer_policy(bucket)).await
     }
 
     async fn revoke(&self, user: &str) -> Result<(), IdentityError> {
         self.delete_keys(user).await?;
-        self.call_ok(
-            "DeleteUserPolicy",
-            user,
-            &[("UserName", user), ("PolicyName", POLICY_NAME)],
-            &["NoSuchEntity"],
-        )
-        .await?;
+        for policy_name in [READ_POLICY, WRITE_POLICY] {
+            self.call_ok(
+                "DeleteUserPolicy",
+                user,
+                &[("UserName", user), ("PolicyName", policy_name)],
+                &["NoSuchEntity"],
+            )
+            .await?;
+        }
         self.call_ok("DeleteUser", user, &[("UserName", user)], &["NoSuchEntity"])
             .await?;
         Ok(())

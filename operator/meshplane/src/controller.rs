@@ -91,7 +91,7 @@ pub struct ControllerArgs {
     /// on AWS; SeaweedFS serves it on its S3 URL), signed with the controller's S3 keys,
     /// through which each access grant gets its own read-only keys for one product, and
     /// each product's workers their own keys for its bucket alone (Secret
-    /// `<product>-s3-credentials`; the MESHPLANE_WORKER_* pair is then not used). Empty:
+    /// `<product>-worker-keys`; the MESHPLANE_WORKER_* pair is then not used). Empty:
     /// grants carry the product's location only (their status says so), and the workers
     /// share the namespace's `meshplane-s3-credentials`.
     #[arg(long, env = "MESHPLANE_IAM_ENDPOINT", default_value = "")]

@@ -62,9 +62,11 @@ pub fn child(product: &str, suffix: &str) -> String {
     bounded(&format!("{product}-{suffix}"), 63)
 }
 
-/// The Secret holding a product's own worker keys, e.g. `orders-s3-credentials`.
+/// The Secret holding a product's own worker keys, e.g. `orders-worker-keys` (not
+/// `-s3-credentials`: a product named `meshplane` would take the namespace's shared
+/// `meshplane-s3-credentials`).
 pub fn worker_credentials(product: &str) -> String {
-    child(product, "s3-credentials")
+    child(product, "worker-keys")
 }
 
 /// The object-store user of a product's workers, from the product's UID (a product

@@ -669,11 +669,11 @@ fn with_keys_per_product_the_workers_read_their_own_secret_and_only_it() {
     };
     assert_eq!(
         key_secret("AWS_ACCESS_KEY_ID"),
-        Some("orders-s3-credentials".into())
+        Some("orders-worker-keys".into())
     );
     assert_eq!(
         key_secret("AWS_SECRET_ACCESS_KEY"),
-        Some("orders-s3-credentials".into())
+        Some("orders-worker-keys".into())
     );
     assert!(!env.to_string().contains("meshplane-s3-credentials"));
     // The shared Secrets watched by name no longer include a key pair.
@@ -691,24 +691,29 @@ fn with_keys_per_product_the_workers_read_their_own_secret_and_only_it() {
         .map(|r| serde_json::from_value(r["resourceNames"].clone()).unwrap())
         .unwrap();
     assert_eq!(names, product_worker_secrets(&product, &settings));
-    assert!(names.contains(&"orders-s3-credentials".to_string()));
+    assert!(names.contains(&"orders-worker-keys".to_string()));
     // A rotation (a new access key id) changes the pinned text, so the workers roll.
     let issued = |key: &str| {
         BTreeMap::from([
-            ("orders-s3-credentials".to_string(), key.to_string()),
+            ("orders-worker-keys".to_string(), key.to_string()),
             ("meshplane-masking-key".to_string(), "805".to_string()),
         ])
     };
     let text = secret_versions_text(&product, &settings, &issued("AK1"));
     assert_eq!(
         text,
-        "meshplane-catalog=absent,meshplane-masking-key=805,orders-s3-credentials=AK1"
+        "meshplane-catalog=absent,meshplane-masking-key=805,orders-worker-keys=AK1"
     );
     assert_ne!(
         secret_versions_text(&product, &settings, &issued("AK2")),
         text
     );
     pin_secret_versions(&mut state.children.workload, &text);
+    let template = &object(&state, "Deployment")["spec"]["template"]["metadata"];
+    assert_eq!(
+        template["annotations"][SECRET_VERSIONS_ANNOTATION],
+        text.as_str()
+    );
 }
 
 #[test]
