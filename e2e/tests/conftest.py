@@ -3,6 +3,7 @@
 The stack's env file (e2e/stack/up.sh writes it) gives the kubeconfig, Kafka bootstrap
 and S3 endpoint; `make e2e` sources it before pytest runs.
 """
+import base64
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import time
 import uuid
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 import pytest
 
@@ -146,6 +148,29 @@ def s3():
         aws_secret_access_key=require_env("AWS_SECRET_ACCESS_KEY"),
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
     )
+
+
+def secret_data(namespace, name):
+    """A Secret's data, decoded."""
+    secret = kubectl_json("-n", namespace, "get", "secret", name)
+    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+
+
+def s3_with(keys):
+    """An S3 client with the key pair of a Secret's data (no retries: a refusal is final)."""
+    return boto3.client(
+        "s3", endpoint_url=require_env("MESHPLANE_S3_ENDPOINT"),
+        aws_access_key_id=keys["access-key-id"], aws_secret_access_key=keys["secret-access-key"],
+        region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
+
+
+def refused(call):
+    """The S3 error code `call` got, or None when it succeeded."""
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -5,19 +5,16 @@ different users (impersonation). A grant is a Secret in the consumer's namespace
 by the subject alone, holding read-only S3 keys that SeaweedFS's IAM issued for that one
 product's bucket; boto3 checks what the keys can and cannot do, and that they stop working
 when the grant is revoked (request deleted or expired)."""
-import base64
 import datetime
 import json
 import subprocess
 import urllib.request
 import uuid
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
 import pytest
 
-from conftest import MESHPLANE_BIN, free_port, kubectl, kubectl_json, require_env, wait_until
+from conftest import (MESHPLANE_BIN, free_port, kubectl, kubectl_json, refused, require_env, s3_with, secret_data,
+                      wait_until)
 # The helm-installed platform with the example policy, installed once for this module.
 from test_platform_pods import orders_product, platform  # noqa: F401 (a fixture)
 
@@ -134,26 +131,6 @@ def request_status(namespace, name):
 def phase_is(namespace, name, phase):
     status = request_status(namespace, name)
     return status if status.get("phase") == phase else None
-
-
-def secret_data(namespace, name):
-    secret = kubectl_json("-n", namespace, "get", "secret", name)
-    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-
-
-def s3_with(keys):
-    return boto3.client(
-        "s3", endpoint_url=require_env("MESHPLANE_S3_ENDPOINT"),
-        aws_access_key_id=keys["access-key-id"], aws_secret_access_key=keys["secret-access-key"],
-        region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
-
-
-def refused(call):
-    try:
-        call()
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
 
 
 def keys_refused(keys, bucket):

@@ -20,8 +20,9 @@ import uuid
 import pytest
 import yaml
 
-from conftest import REPO, event_reasons, example, free_port, kubectl, kubectl_json, require_env, wait_until
+from conftest import REPO, event_reasons, example, kubectl, kubectl_json, require_env, wait_until
 from ingest_support import committed_total, event, produce
+from test_query_port import port_forward, psql
 
 PLATFORM_NAMESPACE = "meshplane-system"
 SUPPORT = "#orders-oncall"
@@ -219,15 +220,16 @@ spec:
                .get("status", {}).get("phase") == "Granted", 60, "the dashboards' grant")
     table = kubectl_json("-n", namespace, "get", "dataproduct", "orders")["status"]["table"]["identifier"]
     password = kubectl("-n", namespace, "create", "token", "dashboards").stdout.strip()
+    count = f"SELECT count(*) FROM {table}"
     pg, forward = port_forward(5432)
     try:
-        wait_until(lambda: psql_count(pg, password, table) is not None, 60, "a count through the query port")
+        wait_until(lambda: psql(pg, password, count)[0] == 0, 60, "a count through the query port")
         # Prometheus scrapes the port's ServiceMonitor: the product's series appear. A
         # rate counts increases between scrapes, so the next queries come after that.
         wait_until(lambda: series(f'meshplane_query_duration_seconds_count{{product="{product}"}}'), 120,
                    "Prometheus to scrape the query port's series of the product")
         for _ in range(5):
-            assert psql_count(pg, password, table) is not None
+            assert psql(pg, password, count)[0] == 0
     finally:
         forward.terminate()
         forward.wait(timeout=10)
@@ -238,22 +240,6 @@ spec:
                    f"panel {title!r} ({expr}) to return a number")
     counted = series(f'sum(meshplane_query_statements_total{{product="{product}",outcome="ok"}})')
     assert counted and float(counted[0]["value"][1]) >= 6, counted
-
-
-def port_forward(port):
-    local = free_port()
-    process = subprocess.Popen(["kubectl", "-n", PLATFORM_NAMESPACE, "port-forward", "service/meshplane-query",
-                                f"{local}:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return local, process
-
-
-def psql_count(port, password, table):
-    """`count(*)` of `table` through the query port with psql, or None when it failed."""
-    proc = subprocess.run(
-        ["psql", f"host=127.0.0.1 port={port} user=dashboards dbname=meshplane sslmode=disable connect_timeout=5",
-         "-X", "-A", "-t", "-c", f"SELECT count(*) FROM {table}"],
-        capture_output=True, text=True, timeout=60, env={"PGPASSWORD": password, "PATH": "/usr/bin:/bin"})
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def test_the_freshness_alert_fires_reaches_the_support_receiver_and_resolves(orders, monitoring, receiver):

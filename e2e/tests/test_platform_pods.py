@@ -5,7 +5,6 @@ controller creates, read Kafka through the `platform/kafka` Service and write S3
 `platform/s3`. Faults: worker pods force-deleted mid-stream, a worker image missing on the
 node, a webhook pod killed while products are applied, the kubelet restarted, a wrong key
 pair in the workers' Secret, the Secret deleted."""
-import base64
 import json
 import re
 import subprocess
@@ -13,12 +12,10 @@ import threading
 import time
 import uuid
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from conftest import REPO, condition, event_reasons, example, kubectl, kubectl_json, require_env, wait_until
+from conftest import (REPO, condition, event_reasons, example, kubectl, kubectl_json, refused, require_env, s3_with,
+                      secret_data, wait_until)
 from ingest_support import catalog, committed_total, create_topic, event, produce, trino_query
 
 PLATFORM_NAMESPACE = "meshplane-system"
@@ -295,29 +292,8 @@ def test_a_kubelet_restart_keeps_the_workers_and_the_product_ready(platform, nam
     assert sorted(ids) == sorted(f"order-{i:09d}" for i in range(500))
 
 
-def s3_with(keys):
-    return boto3.client(
-        "s3", endpoint_url=require_env("MESHPLANE_S3_ENDPOINT"),
-        aws_access_key_id=keys["access-key-id"], aws_secret_access_key=keys["secret-access-key"],
-        region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
-
-
 # What S3 answers a key outside its policy, and a deleted key.
 DENIED = {"AccessDenied", "InvalidAccessKeyId"}
-
-
-def refused(call):
-    """The S3 error code `call` got, or None when it succeeded."""
-    try:
-        call()
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
-
-
-def secret_data(namespace, name):
-    secret = kubectl_json("-n", namespace, "get", "secret", name)
-    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
 
 
 def test_workers_hold_keys_for_their_own_bucket_only_and_a_deleted_secret_rotates_them(platform, namespace, s3):
