@@ -27,6 +27,7 @@ from test_query_port import port_forward, psql
 PLATFORM_NAMESPACE = "meshplane-system"
 SUPPORT = "#orders-oncall"
 PROMETHEUS = "/api/v1/namespaces/monitoring/services/http:prometheus-operated:web/proxy"
+CATALOG = "/api/v1/namespaces/meshplane-system/services/http:meshplane-controller-catalog:http/proxy"
 # As the controller pod reaches it, through cluster DNS.
 PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc.cluster.local:9090"
 
@@ -160,7 +161,9 @@ def orders(monitoring):
     topic = f"orders.events.{uuid.uuid4().hex[:8]}"
     text = example("orders.yaml", namespace).replace("topic: orders.events", f"topic: {topic}")
     text = text.replace("updateInterval: 5m", "updateInterval: 5s").replace("freshness: 10m", "freshness: 30s")
-    assert "freshness: 30s" in text and f'support: "{SUPPORT}"' in text
+    # With a stream output port, whose latency the dashboard shows too.
+    text = text.replace("      updateInterval: 5s\n", f"      updateInterval: 5s\n    stream:\n      topic: {topic}.masked\n")
+    assert "freshness: 30s" in text and f'support: "{SUPPORT}"' in text and ".masked" in text
     kubectl("apply", "-f", "-", input=text)
     kubectl("-n", namespace, "wait", "--for=condition=Ready", "dataproduct/orders", "--timeout=180s")
     group = kubectl_json("-n", namespace, "get", "configmap", "orders-ingest-plan")["data"]["plan.json"]
@@ -184,6 +187,7 @@ def test_prometheus_scrapes_the_worker_pod_and_every_dashboard_panel_has_data(or
     panels = json.loads(next(iter(board.values())))["panels"]
     exprs = [(p["title"], t["expr"]) for p in panels for t in p.get("targets", [])]
     assert len(exprs) >= 7, exprs
+    assert any(title.startswith("Stream output latency") for title, _ in exprs), exprs
     # Rates and quantiles need two scrapes after the commits: wait for each. The query
     # latency panel has data once the product is queried (the next test).
     for title, expr in exprs:
@@ -268,9 +272,26 @@ def test_the_freshness_alert_fires_reaches_the_support_receiver_and_resolves(ord
         wait_until(lambda: notified(receiver, monitoring, name, product, "resolved"), 240,
                    f"Alertmanager to send {name} resolved")
         assert not alerts(name, product, "firing")
+        slo_condition(orders, "FreshnessSLOMet", "True", 60)
     finally:
         stop.set()
         producer.join(30)
+    # The product keeps the breach and the recovery in its SLO history, the catalog shows
+    # it, and the grant holder of the previous test sees the state in its own request.
+    history = kubectl_json("-n", orders["namespace"], "get", "dataproduct", "orders")["status"]["sloHistory"]
+    freshness = [(t["status"], t["reason"]) for t in history if t["slo"] == "freshness"]
+    breach = freshness.index(("False", "FreshnessSLOBreached"))
+    assert ("True", "WithinSLO") in freshness[breach + 1:], history
+    page = json.loads(kubectl("get", "--raw", f"{CATALOG}/api/products/{product}").stdout)
+    assert [t["reason"] for t in page["sloHistory"]] == [t["reason"] for t in history], page["sloHistory"]
+
+    def granted_view():
+        request = kubectl_json("-n", orders["namespace"], "get", "accessrequest", "dashboards")
+        levels = {level["slo"]: level for level in request["status"].get("serviceLevels", [])}
+        return levels if levels.get("freshness", {}).get("status") == "True" else None
+    levels = wait_until(granted_view, 60, "the grant holder's request to show freshness met")
+    assert levels["freshness"]["target"] == "30s" and levels["freshness"]["reason"] == "WithinSLO", levels
+    assert levels["completeness"]["target"] == "99.5", levels
 
 
 def test_malformed_events_fire_the_rejected_records_alert(orders, monitoring, receiver):

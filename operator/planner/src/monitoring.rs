@@ -52,6 +52,9 @@ pub mod series {
     pub const EVENT_TO_COMMIT: &str = "meshplane_ingest_event_to_object_seconds";
     /// Time to encode and write a buffer's data files (histogram).
     pub const FLUSH_DURATION: &str = "meshplane_ingest_flush_duration_seconds";
+    /// The stream output port's latency, event consumed to masked copy acknowledged by
+    /// the output topic (histogram; only workers with a stream output observe it).
+    pub const STREAM_PUBLISH_LATENCY: &str = "meshplane_ingest_stream_publish_latency_seconds";
     /// Wall time of query-port statements per product read (histogram; exported by
     /// `meshplane query`, labelled `product` by the port itself).
     pub const QUERY_DURATION: &str = "meshplane_query_duration_seconds";
@@ -170,6 +173,9 @@ pub fn objects(
         .insert(DASHBOARD_LABEL.into(), "1".into());
     let board = if streams {
         let mut board = dashboard(&key, freshness.as_ref().map(|(text, _)| text.as_str()));
+        if product.spec.output.stream.is_some() {
+            add_stream_latency_panel(&mut board, &key);
+        }
         if settings.query_latency_scraped {
             add_query_latency_panel(&mut board, &key, slo.query_latency_p99.as_deref());
         }
@@ -330,6 +336,27 @@ fn add_query_latency_panel(board: &mut Value, key: &str, slo: Option<&str>) {
             &[(q("0.99"), "p99"), (q("0.5"), "p50")],
             "s",
             0,
+            24,
+        ));
+    }
+}
+
+/// Adds the stream output port's latency panel (consumed → masked copy acknowledged).
+fn add_stream_latency_panel(board: &mut Value, key: &str) {
+    let sel = product_selector(key);
+    let q = |quantile: &str| {
+        format!(
+            "histogram_quantile({quantile}, sum by (le) (rate({}_bucket{{{sel}}}[5m])))",
+            series::STREAM_PUBLISH_LATENCY
+        )
+    };
+    if let Some(panels) = board["panels"].as_array_mut() {
+        panels.push(panel(
+            8,
+            "Stream output latency (consumed to published)",
+            &[(q("0.99"), "p99"), (q("0.5"), "p50")],
+            "s",
+            12,
             24,
         ));
     }

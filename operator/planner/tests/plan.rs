@@ -380,6 +380,49 @@ fn a_scraped_query_port_adds_the_query_latency_panel_and_the_p99_alert() {
 }
 
 #[test]
+fn a_stream_output_port_adds_its_latency_panel_and_a_table_only_product_has_none() {
+    let board_of = |product: &meshplane_api::DataProduct| {
+        let state = plan(product, &PlatformSettings::default()).unwrap();
+        let manifests = state.children.manifests();
+        let name = product.metadata.name.clone().unwrap();
+        let dashboard = manifests
+            .iter()
+            .find(|o| o["metadata"]["name"] == format!("{name}-dashboard"))
+            .unwrap()
+            .clone();
+        let json = dashboard["data"][format!("{name}-dashboard.json")]
+            .as_str()
+            .unwrap()
+            .to_string();
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()
+    };
+    let payments = admitted(include_str!("../../../examples/payments.yaml"));
+    let board = board_of(&payments);
+    let panel = board["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "Stream output latency (consumed to published)")
+        .expect("the stream latency panel")
+        .clone();
+    let exprs: Vec<&str> = panel["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        exprs,
+        [
+            "histogram_quantile(0.99, sum by (le) (rate(meshplane_ingest_stream_publish_latency_seconds_bucket{product=\"payments/payment-failed-events\"}[5m])))",
+            "histogram_quantile(0.5, sum by (le) (rate(meshplane_ingest_stream_publish_latency_seconds_bucket{product=\"payments/payment-failed-events\"}[5m])))",
+        ]
+    );
+    let orders = admitted(include_str!("../../../examples/orders.yaml"));
+    assert!(!board_of(&orders).to_string().contains("stream_publish"));
+}
+
+#[test]
 fn every_alert_names_its_product_namespace_and_support_and_waits_the_platforms_for() {
     let orders = admitted(include_str!("../../../examples/orders.yaml"));
     let rules_of = |settings: &PlatformSettings| {

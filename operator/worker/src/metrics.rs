@@ -46,6 +46,9 @@ pub struct Metrics {
     pub flush_seconds: Histogram,
     /// From the arrival of the oldest uncommitted event to its commit into the table.
     pub event_to_object_seconds: Histogram,
+    /// The stream output port's latency: from an event's consumption to the output
+    /// topic's acknowledgement of its masked copy.
+    pub stream_publish_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -96,6 +99,7 @@ impl Default for Metrics {
             newest_committed_event_seconds: gauge("meshplane_ingest_newest_committed_event_timestamp_seconds", "Event time of the newest committed event (Unix seconds)."),
             flush_seconds: histogram("meshplane_ingest_flush_duration_seconds", "Time to encode and write a buffer's data files.", seconds.clone()),
             event_to_object_seconds: histogram("meshplane_ingest_event_to_object_seconds", "From an event's arrival to its commit into the table (oldest event of each commit).", seconds),
+            stream_publish_seconds: histogram("meshplane_ingest_stream_publish_latency_seconds", "From an event's consumption to the output topic's acknowledgement of its masked copy (the stream output port).", vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             registry,
         }
     }

@@ -380,7 +380,7 @@ impl Worker {
             .or_insert_with(|| PartitionBuffer::new(offset, &self.schema, unique.emptied()));
         let accepted = buffer.push(&self.topic, (partition, offset), size, outcome, now);
         if let (true, Some(stream), Some(event)) = (accepted, &self.stream, republish) {
-            stream.publish(key.as_deref(), &event);
+            stream.publish(key.as_deref(), &event, now);
             self.metrics.stream_published.inc();
         }
         if buffer.events >= settings.max_events || buffer.bytes >= settings.max_bytes {
@@ -752,7 +752,11 @@ pub async fn run(
             source,
         })?;
     let stream = match &plan.stream_topic {
-        Some(topic) => Some(StreamOutput::new(&kafka.bootstrap_servers, topic)?),
+        Some(topic) => Some(StreamOutput::new(
+            &kafka.bootstrap_servers,
+            topic,
+            metrics.stream_publish_seconds.clone(),
+        )?),
         None => None,
     };
     // Not ready until the table is there: the controller creates it.

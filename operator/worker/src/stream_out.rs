@@ -2,14 +2,18 @@
 //! topic as it is decoded (the sub-second path). At least once: before a flush commits
 //! source offsets, every event it covers has been acknowledged by the output topic; a
 //! crash before that commit republishes them on replay.
+//!
+//! Each event carries the instant it was consumed; the delivery report observes the
+//! stream port's latency (consumed → acknowledged by the output topic) from it.
 
+use prometheus::Histogram;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// Why the stream output failed.
@@ -41,21 +45,25 @@ pub enum StreamOutputError {
     },
 }
 
-/// Counts delivery failures reported by librdkafka.
-#[derive(Default)]
+/// Counts delivery failures reported by librdkafka and times the deliveries.
 struct Deliveries {
     failed: Arc<AtomicU64>,
+    latency: Histogram,
 }
 
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
+    /// When the event was consumed from the source topic.
+    type DeliveryOpaque = Box<Instant>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
-        if let Err((error, _)) = result {
-            tracing::warn!(%error, "an event was not delivered to the output topic");
-            self.failed.fetch_add(1, Ordering::Relaxed);
+    fn delivery(&self, result: &DeliveryResult<'_>, consumed_at: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => self.latency.observe(consumed_at.elapsed().as_secs_f64()),
+            Err((error, _)) => {
+                tracing::warn!(%error, "an event was not delivered to the output topic");
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -68,10 +76,18 @@ pub struct StreamOutput {
 }
 
 impl StreamOutput {
-    /// An idempotent producer on `topic` at `bootstrap`.
-    pub fn new(bootstrap: &str, topic: &str) -> Result<StreamOutput, StreamOutputError> {
-        let context = Deliveries::default();
-        let failed = context.failed.clone();
+    /// An idempotent producer on `topic` at `bootstrap`; `latency` observes each
+    /// acknowledged event's time since it was consumed.
+    pub fn new(
+        bootstrap: &str,
+        topic: &str,
+        latency: Histogram,
+    ) -> Result<StreamOutput, StreamOutputError> {
+        let failed = Arc::new(AtomicU64::new(0));
+        let context = Deliveries {
+            failed: failed.clone(),
+            latency,
+        };
         let producer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("enable.idempotence", "true")
@@ -89,10 +105,11 @@ impl StreamOutput {
         })
     }
 
-    /// Queues one event, keyed like its source event (so per-key order is kept). Waits
-    /// while librdkafka's queue is full.
-    pub fn publish(&self, key: Option<&[u8]>, payload: &[u8]) {
-        let mut record = BaseRecord::to(&self.topic).payload(payload);
+    /// Queues one event, keyed like its source event (so per-key order is kept), with the
+    /// instant it was consumed. Waits while librdkafka's queue is full.
+    pub fn publish(&self, key: Option<&[u8]>, payload: &[u8], consumed_at: Instant) {
+        let mut record =
+            BaseRecord::with_opaque_to(&self.topic, Box::new(consumed_at)).payload(payload);
         if let Some(key) = key {
             record = record.key(key);
         }
