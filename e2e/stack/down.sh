@@ -14,7 +14,7 @@ for name in demo-port-forward demo-ingest-orders demo-controller demo-webhook; d
   stop "$name"
 done
 down_node
-for name in trino kafka-connect postgres seaweedfs kafka kube-controller-manager kube-apiserver etcd; do
+for name in trino-governed trino kafka-connect postgres seaweedfs kafka kube-controller-manager kube-apiserver etcd; do
   if running "$name"; then log "stopping $name"; fi
   stop "$name"
 done

@@ -3,7 +3,22 @@
 # catalog `meshplane`: Iceberg through the SQL catalog tables in PostgreSQL's database
 # `iceberg` (created by postgres.sh) and data in SeaweedFS's S3. Started only by what
 # needs it; idempotent. Trino's server and Iceberg plugin come from Maven Central.
+#
+# `trino.sh governed RULES_URL`: a second coordinator, `trino-governed` on
+# $TRINO_GOVERNED_PORT, whose access control is the file-based rules at RULES_URL (the
+# catalog's /api/access/trino-rules), refreshed every second, with inaccessible columns
+# hidden: Trino as consumers meet it. `trino.sh stop-governed` stops it.
 source "$(dirname "$0")/lib.sh"
+: "${TRINO_GOVERNED_PORT:=18581}"
+name=trino port=$TRINO_PORT rules_url=""
+case "${1:-}" in
+  "") ;;
+  governed)
+    [[ -n "${2:-}" ]] || die "usage: trino.sh governed RULES_URL"
+    name=trino-governed port=$TRINO_GOVERNED_PORT rules_url=$2 ;;
+  stop-governed) stop trino-governed; exit 0 ;;
+  *) die "usage: trino.sh [governed RULES_URL | stop-governed]" ;;
+esac
 : "${TRINO_JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"
 # Trino 476 needs Java 24 or newer; the system's java is 17.
 [[ -x "$TRINO_JAVA_HOME/bin/java" ]] || die "Trino $TRINO_VERSION needs Java 24+: $TRINO_JAVA_HOME/bin/java not found (set TRINO_JAVA_HOME)"
@@ -36,18 +51,18 @@ fi
 running seaweedfs || die "SeaweedFS is not running: start the stack first (make stack-up)"
 "$STACK_DIR/postgres.sh" || die "PostgreSQL (the Iceberg catalog's database) did not start"
 
-if ! running trino; then
-  stop trino
-  port_open "$TRINO_PORT" && die "port $TRINO_PORT (for trino) is in use by another process"
-  log "starting Trino $TRINO_VERSION on 127.0.0.1:$TRINO_PORT"
-  dir="$STATE_DIR/trino"
+if ! running "$name"; then
+  stop "$name"
+  port_open "$port" && die "port $port (for $name) is in use by another process"
+  log "starting Trino $TRINO_VERSION on 127.0.0.1:$port ($name)"
+  dir="$STATE_DIR/$name"
   mkdir -p "$dir/etc/catalog" "$dir/data"
   # Bound on every address so the node's pods (the maintenance jobs) reach it through the
   # Service platform/trino at the node address, as they reach Kafka and S3; this is a
   # single-machine test stack without authentication.
   cat > "$dir/etc/node.properties" <<PROPS
 node.environment=meshplane
-node.id=meshplane-trino
+node.id=meshplane-$name
 node.data-dir=$dir/data
 node.bind-ip=0.0.0.0
 node.internal-address=127.0.0.1
@@ -74,9 +89,19 @@ JVM
   cat > "$dir/etc/config.properties" <<PROPS
 coordinator=true
 node-scheduler.include-coordinator=true
-http-server.http.port=$TRINO_PORT
-discovery.uri=http://127.0.0.1:$TRINO_PORT
+http-server.http.port=$port
+discovery.uri=http://127.0.0.1:$port
 PROPS
+  rm -f "$dir/etc/access-control.properties"
+  if [[ -n "$rules_url" ]]; then
+    # Columns a rule denies are left out of SELECT * and DESCRIBE instead of failing them.
+    echo "hide-inaccessible-columns=true" >> "$dir/etc/config.properties"
+    cat > "$dir/etc/access-control.properties" <<PROPS
+access-control.name=file
+security.config-file=$rules_url
+security.refresh-period=1s
+PROPS
+  fi
   printf 'io.trino=INFO\n' > "$dir/etc/log.properties"
   # The catalog every engine shares: named `meshplane` in the catalog tables, as up.sh's
   # MESHPLANE_ICEBERG_NAME; tables without a location go under MESHPLANE_ICEBERG_WAREHOUSE.
@@ -99,10 +124,14 @@ s3.path-style-access=true
 s3.aws-access-key=$S3_ACCESS_KEY
 s3.aws-secret-key=$S3_SECRET_KEY
 PROPS
-  : > "$LOG_DIR/trino.log"
-  start trino "$TRINO_HOME/bin/launcher" run -jvm-dir "$TRINO_JAVA_HOME" -etc-dir "$dir/etc" -data-dir "$dir/data"
-  trino_started() { curl -sf "http://127.0.0.1:$TRINO_PORT/v1/info" | grep -q '"starting":false'; }
-  wait_for trino 300 trino_started
+  : > "$LOG_DIR/$name.log"
+  start "$name" "$TRINO_HOME/bin/launcher" run -jvm-dir "$TRINO_JAVA_HOME" -etc-dir "$dir/etc" -data-dir "$dir/data"
+  trino_started() { curl -sf "http://127.0.0.1:$port/v1/info" | grep -q '"starting":false'; }
+  wait_for "$name" 300 trino_started
+fi
+if [[ "$name" != trino ]]; then
+  log "Trino up at http://127.0.0.1:$port ($name, rules from $rules_url)"
+  exit 0
 fi
 line="export MESHPLANE_TRINO_URL=http://127.0.0.1:$TRINO_PORT"
 grep -qxF "$line" "$ENV_FILE" 2>/dev/null || echo "$line" >> "$ENV_FILE"

@@ -4,16 +4,19 @@ cluster's RBAC allows to `approve` the product, through kubectl and `meshplane a
 different users (impersonation). A grant is a Secret in the consumer's namespace, readable
 by the subject alone, holding read-only S3 keys that SeaweedFS's IAM issued for that one
 product's bucket; boto3 checks what the keys can and cannot do, and that they stop working
-when the grant is revoked (request deleted or expired)."""
+when the grant is revoked (request deleted or expired). A second Trino of the stack runs
+on the access rules the catalog renders from the grants, and Trino's Python client checks
+what a subject sees there."""
 import datetime
 import json
+import os
 import subprocess
 import urllib.request
 import uuid
 
 import pytest
 
-from conftest import (MESHPLANE_BIN, free_port, kubectl, kubectl_json, refused, require_env, s3_with, secret_data,
+from conftest import (MESHPLANE_BIN, REPO, free_port, kubectl, kubectl_json, refused, require_env, s3_with, secret_data,
                       wait_until)
 # The helm-installed platform with the example policy, installed once for this module.
 from test_platform_pods import orders_product, platform  # noqa: F401 (a fixture)
@@ -273,3 +276,72 @@ spec:
     changed = kubectl("-n", ns, "patch", "accessrequest", "nothing", "--type", "merge",
                       "-p", json.dumps({"spec": {"purpose": "other"}}), check=False)
     assert changed.returncode != 0 and "cannot change once filed" in changed.stderr, changed.stderr
+
+
+@pytest.fixture(scope="module")
+def governed_trino(catalog_base):
+    """A Trino coordinator whose access control is the catalog's rules (refreshed every
+    second), as a platform team would run it for consumers."""
+    script = f"{REPO}/e2e/stack/trino.sh"
+    subprocess.run(["bash", script, "governed", f"{catalog_base}/api/access/trino-rules"], check=True,
+                   timeout=900)
+    yield int(os.environ.get("TRINO_GOVERNED_PORT", "18581"))
+    subprocess.run(["bash", script, "stop-governed"], check=False, timeout=120)
+
+
+def trino_as(port, user, sql):
+    """(rows, None) or (None, Trino's error message) for `sql` run as `user`."""
+    import trino
+
+    connection = trino.dbapi.connect(host="127.0.0.1", port=port, user=user, catalog="meshplane")
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall(), None
+    except trino.exceptions.TrinoUserError as e:
+        return None, e.message
+    finally:
+        connection.close()
+
+
+def test_trino_shows_a_subject_only_its_granted_product_and_columns_until_the_request_goes(
+        product_namespace, consumer_namespace, governed_trino):
+    ns = consumer_namespace
+    user = f"system:serviceaccount:{ns}:bi-tool"
+    identifier = wait_until(lambda: kubectl_json("-n", product_namespace, "get", "dataproduct", "orders")
+                            .get("status", {}).get("table", {}).get("identifier"), 120, "the product's table")
+    schema, table = identifier.split(".", 1)
+    count = f"SELECT count(*) FROM meshplane.{schema}.{table}"
+    # The platform's own user reads it (maintenance); the subject, without a grant, nothing.
+    rows, error = trino_as(governed_trino, "meshplane", count)
+    assert error is None and rows[0][0] >= 0, error
+    rows, error = trino_as(governed_trino, user, count)
+    assert rows is None and "Access Denied" in error, (rows, error)
+    schemas, _ = trino_as(governed_trino, user, "SHOW SCHEMAS FROM meshplane")
+    assert [schema] not in schemas, schemas
+
+    kubectl("apply", "-f", "-", input=f"""
+apiVersion: meshplane.dev/v1alpha1
+kind: AccessRequest
+metadata: {{name: bi-tool, namespace: {ns}}}
+spec:
+  product: {{namespace: {product_namespace}, name: orders}}
+  subject: {{kind: ServiceAccount, name: bi-tool}}
+  purpose: dashboards of order volume
+  classification: internal
+""")
+    granted = wait_until(lambda: phase_is(ns, "bi-tool", "Granted"), 30, "the policy's grant")
+    assert "customer_email" not in granted["grant"]["columns"], granted
+    wait_until(lambda: trino_as(governed_trino, user, count)[1] is None, 30,
+               "Trino to let the subject count the granted table")
+    described, error = trino_as(governed_trino, user, f"DESCRIBE meshplane.{schema}.{table}")
+    columns = [row[0] for row in described]
+    assert set(columns) == set(granted["grant"]["columns"]), (columns, granted["grant"]["columns"])
+    rows, error = trino_as(governed_trino, user, f"SELECT customer_email FROM meshplane.{schema}.{table}")
+    assert rows is None and "customer_email" in error, (rows, error)
+    schemas, _ = trino_as(governed_trino, user, "SHOW SCHEMAS FROM meshplane")
+    assert [schema] in schemas, schemas
+
+    kubectl("-n", ns, "delete", "accessrequest", "bi-tool", "--wait=true", "--timeout=60s")
+    wait_until(lambda: "Access Denied" in (trino_as(governed_trino, user, count)[1] or ""), 30,
+               "Trino to deny the subject once the request is deleted")

@@ -57,7 +57,7 @@ pub struct AccessRequestSpec {
     pub purpose: String,
     /// The most sensitive columns the subject needs. Defaults to the product's
     /// classification (every column); a lower level hides the columns above it on the
-    /// query port (Trino's access rules are not generated from grants yet), and gives no
+    /// query port and in the Trino access rules the catalog serves, and gives no
     /// object-store keys, which would read every column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
@@ -166,6 +166,29 @@ pub struct AccessRequestStatus {
     /// Conditions: `Ready` (True while granted) and `Approved`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// While granted: the product's service levels as its controller last judged them,
+    /// so the consumer sees them without reading the product (one entry per SLO the
+    /// product declares and the platform measures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_levels: Vec<ServiceLevelState>,
+}
+
+/// A product's service level, as seen by a consumer holding a grant.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLevelState {
+    /// The service level: `freshness` or `completeness`.
+    pub slo: String,
+    /// The promise as the product declares it, e.g. `10m` or `99.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `True` (met), `False` (breached) or `Unknown` (not measured, with the reason).
+    pub status: String,
+    /// Why, e.g. `WithinSLO`, `FreshnessSLOBreached`, `PrometheusUnavailable`.
+    pub reason: String,
+    /// Since when the status holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
 }
 
 impl AccessSubject {

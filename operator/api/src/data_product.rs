@@ -593,6 +593,31 @@ pub struct DataProductStatus {
     /// share the namespace's `meshplane-s3-credentials` Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_credentials: Option<WorkerCredentials>,
+    /// The last changes of the SLO conditions (`FreshnessSLOMet`, `CompletenessSLOMet`),
+    /// oldest first, the last 20: when each SLO was met, breached or not measurable, and
+    /// what was measured then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo_history: Vec<SloTransition>,
+}
+
+/// How many SLO changes `status.sloHistory` keeps (older ones are dropped); the field's
+/// documentation says 20 too.
+pub const SLO_HISTORY_LIMIT: usize = 20;
+
+/// One change of an SLO condition.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SloTransition {
+    /// The service level: `freshness` or `completeness`.
+    pub slo: String,
+    /// The condition's status from then on: `True` (met), `False` (breached) or `Unknown`.
+    pub status: String,
+    /// The condition's reason, e.g. `FreshnessSLOBreached` or `PrometheusUnavailable`.
+    pub reason: String,
+    /// The condition's message at the change, with what was measured.
+    pub message: String,
+    /// When the condition changed.
+    pub at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
 }
 
 /// Keys that can read and write one product's bucket (its table and its dead letters) and

@@ -16,7 +16,7 @@ pub mod load;
 
 pub use access_request::{
     AccessPhase, AccessRequest, AccessRequestSpec, AccessRequestStatus, AccessSubject, Grant,
-    ProductReference,
+    ProductReference, ServiceLevelState,
 };
 pub use common::{Classification, FieldType, MaskingStrategy, SubjectKind};
 pub use data_product::*;

@@ -224,6 +224,45 @@ impl Catalog {
             .collect()
     }
 
+    /// Every granted request on a product whose table exists, as Trino's rules need it.
+    pub fn trino_grants(&self) -> Vec<crate::trino_rules::TrinoGrant> {
+        let mut out = Vec::new();
+        for (id, requests) in &self.requests {
+            let Some(entry) = self.get(id) else { continue };
+            let Some((schema, table)) = entry
+                .product
+                .status
+                .as_ref()
+                .and_then(|s| s.table.as_ref())
+                .and_then(|t| t.identifier.as_deref())
+                .and_then(|i| i.split_once('.'))
+            else {
+                continue;
+            };
+            for view in requests.values() {
+                if view.phase != Some(AccessPhase::Granted) {
+                    continue;
+                }
+                let hidden_columns = entry
+                    .product
+                    .spec
+                    .schema
+                    .fields
+                    .iter()
+                    .filter(|f| !view.columns.contains(&f.name))
+                    .map(|f| f.name.clone())
+                    .collect();
+                out.push(crate::trino_rules::TrinoGrant {
+                    subject: view.subject.clone(),
+                    schema: schema.to_owned(),
+                    table: table.to_owned(),
+                    hidden_columns,
+                });
+            }
+        }
+        out
+    }
+
     pub fn page(&self, id: &ProductId, now: i64) -> Option<ProductPage> {
         let entry = self.get(id)?;
         let lineage = self
@@ -247,6 +286,12 @@ impl Catalog {
             slo: spec.slo.clone(),
             freshness: Freshness::of(entry, now),
             completeness: Completeness::of(entry),
+            slo_history: entry
+                .product
+                .status
+                .as_ref()
+                .map(|s| s.slo_history.clone())
+                .unwrap_or_default(),
             locations: views::locations(entry),
             readers: spec.access.readers.clone(),
             grants: self.access(id, AccessPhase::Granted),

@@ -27,6 +27,7 @@ pub mod query;
 pub mod search;
 pub mod server;
 mod text;
+pub mod trino_rules;
 pub mod views;
 
 pub use catalog::{Catalog, PolicyUpdateError};

@@ -208,6 +208,45 @@ pub struct LineageQuery {
     pub depth: usize,
 }
 
+/// `/api/access/trino-rules`: the Trino catalog and the platform's Trino user, both
+/// taken literally (defaults `meshplane`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrinoRulesQuery {
+    /// The Trino catalog holding the products' tables.
+    pub catalog: String,
+    /// The Trino user of the platform's maintenance statements.
+    pub platform_user: String,
+}
+
+impl TrinoRulesQuery {
+    /// The parameters `/api/access/trino-rules` accepts.
+    pub const PARAMS: [&str; 2] = ["catalog", "platformUser"];
+
+    /// Parses URL query pairs.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<TrinoRulesQuery, QueryError> {
+        let mut query = TrinoRulesQuery {
+            catalog: "meshplane".into(),
+            platform_user: "meshplane".into(),
+        };
+        for (name, value) in unique(pairs, &Self::PARAMS)? {
+            bounded(name, value)?;
+            if value.trim().is_empty() {
+                return Err(QueryError::BadValue {
+                    name: name.to_owned(),
+                    problem: "must not be empty".into(),
+                });
+            }
+            match name {
+                "catalog" => query.catalog = value.to_owned(),
+                _ => query.platform_user = value.to_owned(),
+            }
+        }
+        Ok(query)
+    }
+}
+
 impl LineageQuery {
     /// The parameters `/api/lineage` accepts.
     pub const PARAMS: [&str; 3] = ["node", "product", "depth"];

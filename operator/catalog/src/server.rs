@@ -10,6 +10,7 @@ use crate::entry::ProductId;
 use crate::proposal::{self, ProposalError};
 use crate::query::{
     self, ContractFormat, ImpactQuery, LineageQuery, OpenLineageQuery, QueryError, SearchQuery,
+    TrinoRulesQuery,
 };
 use crate::views::ErrorBody;
 use crate::{odcs, openlineage, Catalog};
@@ -150,6 +151,7 @@ pub fn router(state: CatalogState, ui: Ui) -> Router {
         .route("/api/impact", get(impact))
         .route("/api/impact/policy", post(policy_impact))
         .route("/api/compliance", get(compliance))
+        .route("/api/access/trino-rules", get(trino_rules))
         .fallback(|| async { ApiError::NoRoute })
         .with_state(state)
 }
@@ -241,6 +243,18 @@ async fn policy_impact(State(s): State<CatalogState>, body: String) -> Result<Re
     let policy = proposal::parse(&body, "request body")?;
     let impact = s.read().policy_impact(&policy)?;
     Ok(Json(impact).into_response())
+}
+
+/// The grants as Trino file-based access-control rules (`security.config-file` may be
+/// this URL, with `security.refresh-period`).
+async fn trino_rules(State(s): State<CatalogState>, query: Pairs) -> Result<Response, ApiError> {
+    let query = TrinoRulesQuery::from_pairs(borrowed(&pairs(query)?))?;
+    let scope = crate::trino_rules::TrinoRulesScope {
+        catalog: query.catalog,
+        platform_user: query.platform_user,
+    };
+    let grants = s.read().trino_grants();
+    Ok(Json(crate::trino_rules::rules(&scope, &grants)).into_response())
 }
 
 async fn compliance(State(s): State<CatalogState>, query: Pairs) -> Result<Response, ApiError> {

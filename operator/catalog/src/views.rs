@@ -5,7 +5,7 @@ use crate::entry::{Entry, ProductId};
 use crate::lineage::LineageView;
 use meshplane_api::{
     duration, Classification, DataProduct, Field, FieldType, MaskingStrategy, MeasuredCompleteness,
-    QualityCheck, ServiceLevels, Subject,
+    QualityCheck, ServiceLevels, SloTransition, Subject,
 };
 use meshplane_governance::Finding;
 use serde::{Deserialize, Serialize};
@@ -265,6 +265,10 @@ pub struct ProductPage {
     pub freshness: Freshness,
     /// Measured completeness against the SLO.
     pub completeness: Completeness,
+    /// The last changes of the SLO conditions, oldest first (the product's
+    /// `status.sloHistory`).
+    #[serde(default)]
+    pub slo_history: Vec<SloTransition>,
     /// Storage and topics.
     pub locations: Locations,
     /// Who may read it.

@@ -300,11 +300,26 @@ fn the_product_page_shows_the_measured_completeness_as_the_controller_judged_it(
                 "percent": 99.0, "records": 1000, "rejected": 10, "window": "1h",
                 "measuredAt": "2026-12-02T10:00:00Z",
             },
+            "sloHistory": [
+                {"slo": "completeness", "status": "True", "reason": "WithinSLO",
+                 "message": "100.00 % passed", "at": "2026-12-02T09:00:00Z"},
+                {"slo": "completeness", "status": "False", "reason": "CompletenessSLOBreached",
+                 "message": "99.00 % passed", "at": "2026-12-02T10:00:00Z"},
+            ],
         }))
         .unwrap(),
     );
     c.upsert(orders);
     let page = c.page(&id, 0).unwrap();
+    let history: Vec<(&str, &str)> = page
+        .slo_history
+        .iter()
+        .map(|t| (t.status.as_str(), t.reason.as_str()))
+        .collect();
+    assert_eq!(
+        history,
+        [("True", "WithinSLO"), ("False", "CompletenessSLOBreached")]
+    );
     assert_eq!(page.completeness.state.as_str(), "breached");
     assert_eq!(page.completeness.measured.as_ref().unwrap().rejected, 10);
     assert!(page.completeness.message.unwrap().contains("99.00 %"));
@@ -447,4 +462,64 @@ fn findings_are_served_as_the_governance_engine_writes_them() {
             serde_json::to_value(finding).unwrap()
         );
     }
+}
+
+fn access_request(name: &str, subject: Value, status: Value) -> meshplane_api::AccessRequest {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "meshplane.dev/v1alpha1", "kind": "AccessRequest",
+        "metadata": {"name": name, "namespace": "analytics"},
+        "spec": {"product": {"namespace": "orders", "name": "orders"}, "subject": subject,
+                 "purpose": "reports"},
+        "status": status,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn trino_rules_give_each_granted_subject_its_table_without_the_columns_above_its_grant() {
+    let mut c = catalog();
+    let mut orders = orders_example();
+    let none = c.trino_grants();
+    assert!(none.is_empty(), "{none:?}");
+    orders.status = Some(
+        serde_json::from_value(serde_json::json!({
+            "table": {"identifier": "orders.orders"},
+        }))
+        .unwrap(),
+    );
+    c.upsert(orders);
+    c.upsert_request(&access_request(
+        "bot",
+        serde_json::json!({"kind": "ServiceAccount", "name": "report-bot"}),
+        serde_json::json!({"phase": "Granted", "grant": {
+            "credentialsSecret": "bot-access", "objectStoreAccess": false,
+            "classification": "internal",
+            "columns": ["order_id", "customer_id", "order_total", "currency", "status", "event_time"],
+        }}),
+    ));
+    c.upsert_request(&access_request(
+        "waiting",
+        serde_json::json!({"kind": "User", "name": "jane"}),
+        serde_json::json!({"phase": "Pending"}),
+    ));
+    let grants = c.trino_grants();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0].subject, "ServiceAccount:analytics/report-bot");
+    assert_eq!(
+        (grants[0].schema.as_str(), grants[0].table.as_str()),
+        ("orders", "orders")
+    );
+    assert_eq!(
+        grants[0].hidden_columns,
+        ["customer_email", "shipping_address"]
+    );
+    let scope = meshplane_catalog::trino_rules::TrinoRulesScope {
+        catalog: "meshplane".into(),
+        platform_user: "meshplane".into(),
+    };
+    let rules = meshplane_catalog::trino_rules::rules(&scope, &grants);
+    assert_eq!(
+        rules["tables"][1]["user"],
+        "system:serviceaccount:analytics:report\\-bot"
+    );
 }

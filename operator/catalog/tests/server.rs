@@ -119,6 +119,19 @@ async fn bad_questions_get_400_naming_the_problem() {
 }
 
 #[tokio::test]
+async fn the_trino_rules_name_the_catalog_and_platform_user_given_literally() {
+    let (status, body) =
+        get_json("/api/access/trino-rules?catalog=lake&platformUser=svc.maint").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["catalogs"][0],
+        serde_json::json!({"user": "svc\\.maint", "catalog": "lake", "allow": "all"})
+    );
+    // No product has a table in this catalog's fixtures: only the platform's rule.
+    assert_eq!(body["tables"].as_array().unwrap().len(), 1, "{body}");
+}
+
+#[tokio::test]
 async fn every_endpoint_refuses_parameters_it_does_not_define() {
     for (uri, message) in [
         (
@@ -136,6 +149,14 @@ async fn every_endpoint_refuses_parameters_it_does_not_define() {
         (
             "/api/compliance?q=x",
             "unknown parameter `q`; this endpoint takes none",
+        ),
+        (
+            "/api/access/trino-rules?catalog=",
+            "parameter `catalog`: must not be empty",
+        ),
+        (
+            "/api/access/trino-rules?user=x",
+            "unknown parameter `user`; known: catalog, platformUser",
         ),
     ] {
         let (status, body) = get_json(uri).await;

@@ -20,6 +20,7 @@ pub mod metrics;
 mod reconcile;
 mod secrets;
 pub mod slo;
+pub mod slo_history;
 pub mod status;
 mod steps;
 mod topics;

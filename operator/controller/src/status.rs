@@ -446,6 +446,7 @@ pub fn derive_status(
             maintenance: Some(table.maintenance.clone()),
         });
     }
+    crate::slo_history::record(previous, &mut status, now);
     (status, outcome)
 }
 

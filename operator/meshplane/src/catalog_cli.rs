@@ -498,6 +498,16 @@ fn product_page(p: &ProductPage) -> String {
         .collect();
     let _ = writeln!(out, "  readers: {}", readers.join(", "));
     let _ = writeln!(out, "  consumers: {}", joined(&p.consumers));
+    if !p.slo_history.is_empty() {
+        let _ = writeln!(out, "  SLO history (oldest first):");
+        for t in &p.slo_history {
+            let _ = writeln!(
+                out,
+                "    {}  {} {} ({}): {}",
+                t.at.0, t.slo, t.status, t.reason, t.message
+            );
+        }
+    }
     out
 }
 

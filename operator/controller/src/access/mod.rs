@@ -6,6 +6,7 @@
 //! at their expiry.
 
 pub mod decision;
+pub mod service_levels;
 
 use crate::conditions::{set, ConditionType};
 use crate::context::{merge_patch, Context};
@@ -182,7 +183,12 @@ async fn decide_and_apply(request: &AccessRequest, ctx: &Context) -> Result<Acti
         }
         _ => None,
     };
-    let status = status_for(request, &outcome, grant, &previous, now);
+    // A grant holder sees the product's SLO state in its own namespace.
+    let levels = match (&grant, &product) {
+        (Some(_), Some(product)) => service_levels::service_levels(product),
+        _ => Vec::new(),
+    };
+    let status = status_for(request, &outcome, grant, levels, &previous, now);
     if previous.phase != status.phase {
         announce(ctx, request, &outcome).await;
     }
@@ -274,6 +280,7 @@ fn status_for(
     request: &AccessRequest,
     outcome: &Outcome,
     grant: Option<Grant>,
+    service_levels: Vec<meshplane_api::ServiceLevelState>,
     previous: &AccessRequestStatus,
     now: Timestamp,
 ) -> AccessRequestStatus {
@@ -344,6 +351,7 @@ fn status_for(
         message: Some(message),
         grant,
         conditions,
+        service_levels,
     }
 }
 
