@@ -28,8 +28,8 @@ Engines, all on loopback, reading the same table files from SeaweedFS S3
     for 1 s, 256 connections; DataFusion's default parallelism = 2 CPUs; log level info,
     so every statement is audit-logged, to .stack/logs/bench-query-port.log). KUBECONFIG is the stack's admin
     kubeconfig (the pod uses its ServiceAccount): TokenReviews and the grant watches go to
-    the stack's API server. Client: psycopg2 (libpq PQexec, the simple query protocol:
-    the port has no extended protocol), one connection reused, autocommit (psycopg2
+    the stack's API server. Client: psycopg2 (libpq PQexec, the simple query protocol,
+    the statement text sent each time), one connection reused, autocommit (psycopg2
     would otherwise send BEGIN, which the read-only port refuses);
   - DuckDB 1.5.5 in the bench process: threads=2, memory_limit and caches at their
     defaults (printed), extensions httpfs/avro/iceberg from the wheels, `iceberg_scan`

@@ -4,7 +4,8 @@ Without a grant a ServiceAccount sees no product and is denied by name; once its
 granted (by the owner, or by the policy at a lower classification) it reads the Orders
 table with PII masked and only the granted columns; writes are refused; a bad token is
 refused while the port keeps serving; deleting the request denies the next statement; every
-statement is audit-logged and timed per product."""
+statement is audit-logged and timed per product. psycopg 3 checks the extended protocol
+(prepared statements, bound parameters, binary results)."""
 import re
 import subprocess
 import urllib.request
@@ -116,6 +117,25 @@ def test_a_service_account_without_a_grant_sees_nothing_then_queries_once_the_ow
     assert aggregate == ["cancelled|75", "paid|75", "placed|75", "shipped|75"], aggregate
     point = query_rows(pg, password, f"SELECT order_id, currency FROM {table} WHERE order_id = 'order-000000042'")
     assert point == ["order-000000042|EUR"], point
+
+    # The extended protocol, as drivers and BI tools speak it: psycopg 3 with server-side
+    # prepared statements, bound parameters and binary results.
+    import psycopg
+    with psycopg.connect(host="127.0.0.1", port=pg, user="reader", dbname="meshplane", password=password,
+                         sslmode="disable", autocommit=True, connect_timeout=10) as conn:
+        lookup = f"SELECT order_id, order_total, event_time FROM {table} WHERE order_id = %s"
+        for _ in range(3):
+            found = conn.execute(lookup, ["order-000000042"], prepare=True, binary=True).fetchall()
+        assert len(found) == 1 and found[0][0] == "order-000000042", found
+        assert isinstance(found[0][1], float) and found[0][2].tzinfo is not None, found
+        paid = conn.execute(f"SELECT count(*) FROM {table} WHERE status = %s", ["paid"]).fetchone()
+        assert paid == (75,), paid
+        # A bound value is a value: it cannot widen the statement.
+        widened = conn.execute(f"SELECT count(*) FROM {table} WHERE order_id = %s", ["x' OR '1'='1"]).fetchone()
+        assert widened == (0,), widened
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute(f"DELETE FROM {table} WHERE order_id = %s", ["order-000000042"])
+        assert refused.value.sqlstate == "25006", refused.value
 
     # Read-only: writes and DDL are refused by name, and the table is unchanged.
     for statement, kind in [(f"DELETE FROM {table}", "DELETE"), (f"DROP TABLE {table}", "DROP TABLE"),

@@ -1,5 +1,6 @@
 //! Arrow results as PostgreSQL rows: a type per column (its OID on the wire) and every
-//! value in PostgreSQL's text format (pure).
+//! value in PostgreSQL's text format, or in its binary format where an extended-protocol
+//! client asks for it (pure).
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Schema};
@@ -35,23 +36,114 @@ pub fn pg_type(data_type: &DataType) -> Type {
     }
 }
 
-/// The row description of `schema`.
+/// The row description of `schema`, every column in text format.
 pub fn fields(schema: &Schema) -> Arc<Vec<FieldInfo>> {
+    fields_in(schema, |_| FieldFormat::Text)
+}
+
+/// The row description of `schema`, column `i` in `format(i)`.
+pub fn fields_in(schema: &Schema, format: impl Fn(usize) -> FieldFormat) -> Arc<Vec<FieldInfo>> {
     Arc::new(
         schema
             .fields()
             .iter()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
                 FieldInfo::new(
                     f.name().clone(),
                     None,
                     None,
                     pg_type(f.data_type()),
-                    FieldFormat::Text,
+                    format(i),
                 )
             })
             .collect(),
     )
+}
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Days from the Unix epoch to PostgreSQL's.
+const PG_EPOCH_DAYS: i32 = 10_957;
+
+/// The value at `row` of `column` in PostgreSQL's binary format for [`pg_type`]'s type.
+fn binary_value(column: &dyn Array, row: usize, index: usize) -> Result<Vec<u8>, EncodeError> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{
+        Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type,
+        UInt32Type, UInt64Type, UInt8Type,
+    };
+    use datafusion::arrow::datatypes::{TimeUnit, TimestampMicrosecondType};
+    let out = match column.data_type() {
+        DataType::Boolean => vec![u8::from(column.as_boolean().value(row))],
+        DataType::Int8 => i16::from(column.as_primitive::<Int8Type>().value(row))
+            .to_be_bytes()
+            .to_vec(),
+        DataType::UInt8 => i16::from(column.as_primitive::<UInt8Type>().value(row))
+            .to_be_bytes()
+            .to_vec(),
+        DataType::Int16 => column
+            .as_primitive::<Int16Type>()
+            .value(row)
+            .to_be_bytes()
+            .to_vec(),
+        DataType::Int32 => column
+            .as_primitive::<Int32Type>()
+            .value(row)
+            .to_be_bytes()
+            .to_vec(),
+        DataType::UInt16 => i32::from(column.as_primitive::<UInt16Type>().value(row))
+            .to_be_bytes()
+            .to_vec(),
+        DataType::Int64 => column
+            .as_primitive::<Int64Type>()
+            .value(row)
+            .to_be_bytes()
+            .to_vec(),
+        DataType::UInt32 => i64::from(column.as_primitive::<UInt32Type>().value(row))
+            .to_be_bytes()
+            .to_vec(),
+        DataType::UInt64 => i64::try_from(column.as_primitive::<UInt64Type>().value(row))
+            .map_err(|_| EncodeError::Value(index))?
+            .to_be_bytes()
+            .to_vec(),
+        DataType::Float32 => column
+            .as_primitive::<Float32Type>()
+            .value(row)
+            .to_be_bytes()
+            .to_vec(),
+        DataType::Float64 => column
+            .as_primitive::<Float64Type>()
+            .value(row)
+            .to_be_bytes()
+            .to_vec(),
+        DataType::Utf8 => column.as_string::<i32>().value(row).as_bytes().to_vec(),
+        DataType::LargeUtf8 => column.as_string::<i64>().value(row).as_bytes().to_vec(),
+        DataType::Utf8View => column.as_string_view().value(row).as_bytes().to_vec(),
+        DataType::Binary => column.as_binary::<i32>().value(row).to_vec(),
+        DataType::LargeBinary => column.as_binary::<i64>().value(row).to_vec(),
+        DataType::BinaryView => column.as_binary_view().value(row).to_vec(),
+        DataType::Date32 => (column
+            .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+            .value(row)
+            - PG_EPOCH_DAYS)
+            .to_be_bytes()
+            .to_vec(),
+        DataType::Timestamp(unit, tz) => {
+            let micros = if *unit == TimeUnit::Microsecond {
+                column.slice(row, 1)
+            } else {
+                let target = DataType::Timestamp(TimeUnit::Microsecond, tz.clone());
+                datafusion::arrow::compute::cast(&column.slice(row, 1), &target)
+                    .map_err(EncodeError::Format)?
+            };
+            (micros.as_primitive::<TimestampMicrosecondType>().value(0) - PG_EPOCH_MICROS)
+                .to_be_bytes()
+                .to_vec()
+        }
+        other => return Err(EncodeError::NoBinary(index, other.to_string())),
+    };
+    Ok(out)
 }
 
 /// PostgreSQL's text forms where Arrow's differ (timestamps with a space, `+00:00`).
@@ -90,6 +182,13 @@ pub fn rows(
                     .map_err(EncodeError::Wire)?;
                 continue;
             }
+            if fields[index].format() == FieldFormat::Binary {
+                let value = binary_value(columns[index].as_ref(), row, index)?;
+                encoder
+                    .encode_field(&value.as_slice())
+                    .map_err(EncodeError::Wire)?;
+                continue;
+            }
             text.clear();
             use std::fmt::Write as _;
             write!(text, "{}", formatter.value(row)).map_err(|_| EncodeError::Value(index))?;
@@ -115,6 +214,9 @@ pub enum EncodeError {
     /// A value could not be written.
     #[error("cannot format the value of result column {0}")]
     Value(usize),
+    /// The client asked for a binary column of a type the port writes as text only.
+    #[error("result column {0} ({1}) has no binary format here; ask for it in text format")]
+    NoBinary(usize, String),
     /// pgwire refused a value.
     #[error("cannot encode a result row: {0}")]
     Wire(#[source] pgwire::error::PgWireError),
@@ -164,5 +266,45 @@ mod tests {
         // Four NULLs: a length of -1 each.
         assert_eq!(rows[1].data.len(), 4 * 4);
         assert_eq!(rows[1].field_count, 4);
+
+        // In binary: each value as PostgreSQL's binary format, length-prefixed.
+        let binary = fields_in(&schema, |_| FieldFormat::Binary);
+        let rows = super::rows(&binary, &batch).unwrap();
+        let data = &rows[0].data;
+        let mut expected = Vec::new();
+        for value in [
+            b"a".to_vec(),
+            7i64.to_be_bytes().to_vec(),
+            1.5f64.to_be_bytes().to_vec(),
+            (1_700_000_000_000_000i64 - PG_EPOCH_MICROS)
+                .to_be_bytes()
+                .to_vec(),
+        ] {
+            expected.extend((value.len() as i32).to_be_bytes());
+            expected.extend(value);
+        }
+        assert_eq!(data.as_ref(), expected.as_slice());
+    }
+
+    #[test]
+    fn a_binary_column_without_a_binary_form_is_refused_by_name() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "amount",
+            DataType::Decimal128(10, 2),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(
+                datafusion::arrow::array::Decimal128Array::from(vec![Some(1234)])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            )],
+        )
+        .unwrap();
+        let error = rows(&fields_in(&schema, |_| FieldFormat::Binary), &batch).unwrap_err();
+        assert!(error.to_string().contains("no binary format"), "{error}");
+        // In text it is fine.
+        assert_eq!(rows(&fields(&schema), &batch).unwrap().len(), 1);
     }
 }

@@ -6,11 +6,12 @@ use crate::authorize::{CATALOG, DEFAULT_SCHEMA};
 use crate::grants::VisibleTable;
 use crate::table::{GrantedTable, TableCache};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
 };
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -161,36 +162,58 @@ impl Engine {
         Ok(context)
     }
 
-    /// Plans and runs `statement` in `context`, within the limits.
+    /// Plans and runs `statement` in `context` with its `$n` placeholders bound to
+    /// `parameters` (extended protocol; empty for a simple query), within the limits.
     pub async fn run(
         &self,
         context: &SessionContext,
         statement: Statement,
+        parameters: Vec<ScalarValue>,
     ) -> Result<Outcome, RunError> {
         let timeout = self.limits.statement_timeout;
-        match tokio::time::timeout(timeout, self.run_unbounded(context, statement)).await {
+        match tokio::time::timeout(timeout, self.run_unbounded(context, statement, parameters))
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(RunError::Timeout(timeout)),
         }
+    }
+
+    /// The types of `statement`'s placeholders (`$1` first; `None` where the plan does
+    /// not say) and its result schema, without running it.
+    pub async fn describe(
+        &self,
+        context: &SessionContext,
+        statement: Statement,
+    ) -> Result<(Vec<Option<DataType>>, SchemaRef), RunError> {
+        let plan = plan_query(context, statement).await?;
+        let types = plan.get_parameter_types().map_err(RunError::Plan)?;
+        let mut numbered: Vec<(usize, Option<DataType>)> = types
+            .into_iter()
+            .filter_map(|(name, t)| Some((name.strip_prefix('$')?.parse().ok()?, t)))
+            .collect();
+        numbered.sort_by_key(|(n, _)| *n);
+        let count = numbered.last().map_or(0, |(n, _)| *n);
+        let mut out = vec![None; count];
+        for (n, t) in numbered {
+            if n >= 1 {
+                out[n - 1] = t;
+            }
+        }
+        Ok((out, Arc::new(plan.schema().as_arrow().clone())))
     }
 
     async fn run_unbounded(
         &self,
         context: &SessionContext,
         statement: Statement,
+        parameters: Vec<ScalarValue>,
     ) -> Result<Outcome, RunError> {
         let state = context.state();
-        let plan = state
-            .statement_to_plan(statement)
-            .await
-            .map_err(RunError::Plan)?;
-        // A second line behind the statement check: nothing but queries is planned.
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)
-            .map_err(RunError::Plan)?;
+        let mut plan = plan_query(context, statement).await?;
+        if !parameters.is_empty() {
+            plan = plan.with_param_values(parameters).map_err(RunError::Plan)?;
+        }
         let optimized = state.optimize(&plan).map_err(RunError::Plan)?;
         let columns_read = columns_read(&optimized);
         let physical = state
@@ -217,6 +240,26 @@ impl Engine {
             columns_read,
         })
     }
+}
+
+/// The logical plan of a query; anything else is refused (a second line behind the
+/// statement check).
+async fn plan_query(
+    context: &SessionContext,
+    statement: Statement,
+) -> Result<LogicalPlan, RunError> {
+    let plan = context
+        .state()
+        .statement_to_plan(statement)
+        .await
+        .map_err(RunError::Plan)?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(RunError::Plan)?;
+    Ok(plan)
 }
 
 /// The columns each table scan of `plan` reads.

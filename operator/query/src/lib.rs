@@ -4,7 +4,7 @@
 //! columns. Statements are read-only, bounded by a timeout, a row limit and a memory
 //! pool, audit-logged and timed per product.
 //!
-//! Pure: [`grants`], [`statement`], [`authorize`], [`encode`], [`audit`]. Effects: the
+//! Pure: [`grants`], [`statement`], [`authorize`], [`encode`], [`parameters`], [`audit`]. Effects: the
 //! table cache (catalog and object store), the engine and the wire [`server`].
 
 pub mod audit;
@@ -13,6 +13,7 @@ pub mod encode;
 pub mod engine;
 pub mod grants;
 pub mod metrics;
+pub mod parameters;
 pub mod server;
 pub mod statement;
 pub mod table;

@@ -1,6 +1,9 @@
 //! The PostgreSQL wire protocol: cleartext-password startup whose password is a bearer
-//! token (reviewed by the cluster), and the simple query protocol running one read-only
-//! statement at a time for the authenticated subject.
+//! token (reviewed by the cluster), and the simple and extended query protocols running
+//! one read-only statement at a time for the authenticated subject. An extended-protocol
+//! statement is checked, authorized and described at Parse, and checked and authorized
+//! again at every Execute (grants change in between), with its `$n` parameters bound as
+//! values, never spliced into the text.
 
 use crate::audit::{self, AuditRecord};
 use crate::authorize::{authorize, Denied};
@@ -8,8 +11,13 @@ use crate::encode;
 use crate::engine::{Engine, RunError};
 use crate::grants::{Grants, Subject};
 use crate::metrics::Metrics;
+use crate::parameters;
 use crate::statement::{check, Checked, StatementError};
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
 use futures::sink::Sink;
 use futures::stream;
 use pgwire::api::auth::cleartext::CleartextPasswordAuth;
@@ -19,9 +27,12 @@ use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata, AuthDriver, AuthSource,
     DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
-use pgwire::api::query::SimpleQueryHandler;
-use pgwire::api::results::{QueryResponse, Response, Tag};
-use pgwire::api::{ClientInfo, PgWireServerHandlers};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::collections::BTreeMap;
@@ -71,6 +82,10 @@ impl QueryPort {
                 factory: CleartextPasswordAuth::new(Arc::new(TokenSource { port: self.clone() })),
             }),
             query: Arc::new(Queries { port: self.clone() }),
+            extended: Arc::new(Extended {
+                port: self.clone(),
+                parser: Arc::new(Parser { port: self.clone() }),
+            }),
         }
     }
 
@@ -95,11 +110,16 @@ fn parameters() -> DefaultServerParameterProvider {
 pub struct Handlers {
     startup: Arc<Startup>,
     query: Arc<Queries>,
+    extended: Arc<Extended>,
 }
 
 impl PgWireServerHandlers for Handlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
         self.query.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.extended.clone()
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
@@ -247,15 +267,232 @@ impl SimpleQueryHandler for Queries {
     }
 }
 
+/// A statement parsed by the extended protocol, described once at Parse.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Its text, checked and authorized again at every execution.
+    pub sql: String,
+    /// Placeholder types as described to the client: what it declared, else what the
+    /// plan infers (`text` where neither says).
+    pub parameter_types: Vec<Type>,
+    /// Placeholder types as the plan infers them (what bound values are cast to).
+    pub inferred: Vec<Option<DataType>>,
+    /// Result columns (none for `SET`).
+    pub schema: SchemaRef,
+}
+
+/// The extended protocol's Parse: the port's own check, authorization and description.
+struct Parser {
+    port: Arc<QueryPort>,
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let Some(subject) = client.session_extensions().get::<Subject>() else {
+            return Err(PgWireError::InvalidPassword(String::new()));
+        };
+        let client_addr = client.socket_addr().to_string();
+        self.port
+            .prepare(&subject, &client_addr, sql, types)
+            .await
+            .map_err(PgWireError::UserError)
+    }
+
+    fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(statement.parameter_types.clone())
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let fields = encode::fields_in(&statement.schema, |i| {
+            format.map_or(FieldFormat::Text, |f| f.format_for(i))
+        });
+        Ok(fields.as_ref().clone())
+    }
+}
+
+struct Extended {
+    port: Arc<QueryPort>,
+    parser: Arc<Parser>,
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Extended {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Parser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(subject) = client.session_extensions().get::<Subject>() else {
+            return Err(PgWireError::InvalidPassword(String::new()));
+        };
+        let client_addr = client.socket_addr().to_string();
+        let prepared = &portal.statement.statement;
+        let values: Vec<Option<&[u8]>> = portal.parameters.iter().map(|p| p.as_deref()).collect();
+        let bound = parameters::decode(
+            &values,
+            |i| portal.parameter_format.is_binary(i),
+            &prepared.parameter_types,
+            &prepared.inferred,
+        );
+        let formats = |i: usize| portal.result_column_format.format_for(i);
+        Ok(self
+            .port
+            .execute_bound(&subject, &client_addr, &prepared.sql, bound, &formats)
+            .await)
+    }
+}
+
+fn error_info(response: Response) -> Box<ErrorInfo> {
+    match response {
+        Response::Error(info) => info,
+        _ => Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "XX000".into(),
+            "the statement could not be prepared".into(),
+        )),
+    }
+}
+
+/// A statement that passed the check and the authorization.
+enum Admitted {
+    Empty,
+    Set,
+    Query {
+        context: SessionContext,
+        statement: Box<Statement>,
+    },
+}
+
 impl QueryPort {
-    /// Runs `query` for `subject`; every outcome is audited and measured.
+    /// Runs `query` for `subject` (simple protocol); every outcome is audited and measured.
     pub async fn execute(&self, subject: &Subject, client: &str, query: &str) -> Response {
+        self.execute_bound(subject, client, query, Ok(Vec::new()), &|_| {
+            FieldFormat::Text
+        })
+        .await
+    }
+
+    /// Checks, authorizes and describes `query` for the extended protocol; a refusal is
+    /// audited and measured like a failed execution.
+    pub async fn prepare(
+        &self,
+        subject: &Subject,
+        client: &str,
+        query: &str,
+        declared: &[Option<Type>],
+    ) -> Result<Option<Prepared>, Box<ErrorInfo>> {
         let started = Instant::now();
-        let who = subject.display();
         let mut products: Vec<String> = Vec::new();
-        let answer = self.answer(subject, query, &mut products).await;
+        let (context, statement) = match self.admit(subject, query, &mut products).await {
+            Ok(Admitted::Empty) => return Ok(None),
+            Ok(Admitted::Set) => {
+                return Ok(Some(Prepared {
+                    sql: query.to_owned(),
+                    parameter_types: Vec::new(),
+                    inferred: Vec::new(),
+                    schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+                }))
+            }
+            Ok(Admitted::Query { context, statement }) => (context, statement),
+            Err(answer) => {
+                let response = self.record(subject, client, query, &products, started, answer);
+                return Err(error_info(response));
+            }
+        };
+        match self.engine.describe(&context, *statement).await {
+            Ok((inferred, schema)) => {
+                let parameter_types = inferred
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        declared
+                            .get(i)
+                            .cloned()
+                            .flatten()
+                            .filter(|t| *t != Type::UNKNOWN)
+                            .or_else(|| t.as_ref().map(encode::pg_type))
+                            .unwrap_or(Type::TEXT)
+                    })
+                    .collect();
+                Ok(Some(Prepared {
+                    sql: query.to_owned(),
+                    parameter_types,
+                    inferred,
+                    schema,
+                }))
+            }
+            Err(e) => {
+                let answer = Answer::run_failed(&e);
+                let response = self.record(subject, client, query, &products, started, answer);
+                Err(error_info(response))
+            }
+        }
+    }
+
+    /// Runs `query` with bound `parameters` (or the reason they cannot be bound), result
+    /// column `i` in `format(i)`; every outcome is audited and measured.
+    pub async fn execute_bound(
+        &self,
+        subject: &Subject,
+        client: &str,
+        query: &str,
+        parameters: Result<Vec<ScalarValue>, parameters::ParameterError>,
+        format: &(dyn Fn(usize) -> FieldFormat + Sync),
+    ) -> Response {
+        let started = Instant::now();
+        let mut products: Vec<String> = Vec::new();
+        let answer = match parameters {
+            Ok(values) => {
+                self.answer(subject, query, values, format, &mut products)
+                    .await
+            }
+            Err(e) => Answer::failed("22P02", "error", &e),
+        };
+        self.record(subject, client, query, &products, started, answer)
+    }
+
+    /// Audits and measures one statement's `answer`, and hands back its response.
+    fn record(
+        &self,
+        subject: &Subject,
+        client: &str,
+        query: &str,
+        products: &[String],
+        started: Instant,
+        answer: Answer,
+    ) -> Response {
+        let who = subject.display();
         let elapsed = started.elapsed();
-        for product in &products {
+        for product in products {
             self.metrics
                 .duration
                 .with_label_values(&[product])
@@ -285,17 +522,22 @@ impl QueryPort {
         answer.response
     }
 
-    /// Checks, authorizes and runs `query`; `products` gets the products it reads (or
-    /// the one it was denied).
-    async fn answer(&self, subject: &Subject, query: &str, products: &mut Vec<String>) -> Answer {
+    /// Checks and authorizes `query` and opens the subject's session; `products` gets the
+    /// products it reads (or the one it was denied).
+    async fn admit(
+        &self,
+        subject: &Subject,
+        query: &str,
+        products: &mut Vec<String>,
+    ) -> Result<Admitted, Answer> {
         let (statement, tables) = match check(query) {
-            Ok(Checked::Empty) => return Answer::done(Response::EmptyQuery),
-            Ok(Checked::Set) => return Answer::done(Response::Execution(Tag::new("SET"))),
+            Ok(Checked::Empty) => return Ok(Admitted::Empty),
+            Ok(Checked::Set) => return Ok(Admitted::Set),
             Ok(Checked::Query { statement, tables }) => (statement, tables),
             Err(e @ StatementError::NotReadOnly(_)) => {
-                return Answer::failed("25006", "refused", &e)
+                return Err(Answer::failed("25006", "refused", &e))
             }
-            Err(e) => return Answer::failed("42601", "error", &e),
+            Err(e) => return Err(Answer::failed("42601", "error", &e)),
         };
         let grants = self.grants();
         let visible = grants.visible_to(subject);
@@ -304,30 +546,38 @@ impl QueryPort {
             Err(denied) => {
                 let Denied::NoGrant { product, .. } = &denied;
                 products.push(product.clone());
-                return Answer::failed("42501", "denied", &denied);
+                return Err(Answer::failed("42501", "denied", &denied));
             }
         };
         products.extend(used.iter().map(|t| t.product.clone()));
         let context = match self.engine.session(&subject.user_key(), &visible).await {
             Ok(context) => context,
-            Err(e) => return Answer::failed("58030", "error", &e),
+            Err(e) => return Err(Answer::failed("58030", "error", &e)),
         };
-        let result = match self.engine.run(&context, *statement).await {
+        Ok(Admitted::Query { context, statement })
+    }
+
+    /// Checks, authorizes and runs `query` with `parameters`; `products` gets the products
+    /// it reads (or the one it was denied).
+    async fn answer(
+        &self,
+        subject: &Subject,
+        query: &str,
+        parameters: Vec<ScalarValue>,
+        format: &(dyn Fn(usize) -> FieldFormat + Sync),
+        products: &mut Vec<String>,
+    ) -> Answer {
+        let (context, statement) = match self.admit(subject, query, products).await {
+            Ok(Admitted::Empty) => return Answer::done(Response::EmptyQuery),
+            Ok(Admitted::Set) => return Answer::done(Response::Execution(Tag::new("SET"))),
+            Ok(Admitted::Query { context, statement }) => (context, statement),
+            Err(answer) => return answer,
+        };
+        let result = match self.engine.run(&context, *statement, parameters).await {
             Ok(result) => result,
-            Err(e) => {
-                let (code, outcome) = match &e {
-                    RunError::Timeout(_) => ("57014", "timeout"),
-                    RunError::RowLimit(_) => ("54000", "row-limit"),
-                    RunError::Plan(p) if p.to_string().contains("not found") => ("42P01", "error"),
-                    RunError::Execute(x) if x.to_string().contains("Resources exhausted") => {
-                        ("53200", "error")
-                    }
-                    _ => ("XX000", "error"),
-                };
-                return Answer::failed(code, outcome, &e);
-            }
+            Err(e) => return Answer::run_failed(&e),
         };
-        let fields = encode::fields(&result.schema);
+        let fields = encode::fields_in(&result.schema, format);
         let mut rows = Vec::with_capacity(result.rows);
         for batch in &result.batches {
             match encode::rows(&fields, batch) {
@@ -365,6 +615,20 @@ impl Answer {
             columns: BTreeMap::new(),
             error: None,
         }
+    }
+
+    /// A statement DataFusion could not plan or run, by SQLSTATE.
+    fn run_failed(e: &RunError) -> Answer {
+        let (code, outcome) = match e {
+            RunError::Timeout(_) => ("57014", "timeout"),
+            RunError::RowLimit(_) => ("54000", "row-limit"),
+            RunError::Plan(p) if p.to_string().contains("not found") => ("42P01", "error"),
+            RunError::Execute(x) if x.to_string().contains("Resources exhausted") => {
+                ("53200", "error")
+            }
+            _ => ("XX000", "error"),
+        };
+        Answer::failed(code, outcome, e)
     }
 
     fn failed(code: &str, outcome: &'static str, cause: &dyn std::fmt::Display) -> Answer {
