@@ -285,7 +285,12 @@ def governed_trino(catalog_base):
     script = f"{REPO}/e2e/stack/trino.sh"
     subprocess.run(["bash", script, "governed", f"{catalog_base}/api/access/trino-rules"], check=True,
                    timeout=900)
-    yield int(os.environ.get("TRINO_GOVERNED_PORT", "18581"))
+    port = int(os.environ.get("TRINO_GOVERNED_PORT", "18581"))
+    # A coordinator that has started may not have registered itself as a worker yet
+    # (NO_NODES_AVAILABLE): wait until it runs a statement.
+    wait_until(lambda: trino_as(port, "meshplane", "SELECT 1")[0] == [[1]], 120,
+               "the governed Trino to run statements")
+    yield port
     subprocess.run(["bash", script, "stop-governed"], check=False, timeout=120)
 
 
@@ -298,7 +303,7 @@ def trino_as(port, user, sql):
         cursor = connection.cursor()
         cursor.execute(sql)
         return cursor.fetchall(), None
-    except trino.exceptions.TrinoUserError as e:
+    except trino.exceptions.TrinoQueryError as e:
         return None, e.message
     finally:
         connection.close()

@@ -322,41 +322,38 @@ fn query_latency_rule(who: &AlertIdentity<'_>, (text, limit): &(String, f64)) ->
 
 /// Adds the query-latency panel (the query port's p99 and p50 for the product).
 fn add_query_latency_panel(board: &mut Value, key: &str, slo: Option<&str>) {
-    let sel = product_selector(key);
-    let q = |quantile: &str| {
-        format!(
-            "histogram_quantile({quantile}, sum by (le) (rate({}_bucket{{{sel}}}[5m])))",
-            series::QUERY_DURATION
-        )
-    };
-    if let Some(panels) = board["panels"].as_array_mut() {
-        panels.push(panel(
-            7,
-            &format!("Query latency (SLO p99 {})", slo.unwrap_or("none")),
-            &[(q("0.99"), "p99"), (q("0.5"), "p50")],
-            "s",
-            0,
-            24,
-        ));
-    }
+    let title = format!("Query latency (SLO p99 {})", slo.unwrap_or("none"));
+    add_latency_panel(board, key, series::QUERY_DURATION, (7, &title), 0);
 }
 
 /// Adds the stream output port's latency panel (consumed → masked copy acknowledged).
 fn add_stream_latency_panel(board: &mut Value, key: &str) {
+    let title = "Stream output latency (consumed to published)";
+    add_latency_panel(board, key, series::STREAM_PUBLISH_LATENCY, (8, title), 12);
+}
+
+/// Adds panel `id` titled `title` at column `x` of the fourth row: p99 and p50 of the
+/// product's `histogram`.
+fn add_latency_panel(
+    board: &mut Value,
+    key: &str,
+    histogram: &str,
+    (id, title): (u32, &str),
+    x: u32,
+) {
     let sel = product_selector(key);
     let q = |quantile: &str| {
         format!(
-            "histogram_quantile({quantile}, sum by (le) (rate({}_bucket{{{sel}}}[5m])))",
-            series::STREAM_PUBLISH_LATENCY
+            "histogram_quantile({quantile}, sum by (le) (rate({histogram}_bucket{{{sel}}}[5m])))"
         )
     };
     if let Some(panels) = board["panels"].as_array_mut() {
         panels.push(panel(
-            8,
-            "Stream output latency (consumed to published)",
+            id,
+            title,
             &[(q("0.99"), "p99"), (q("0.5"), "p50")],
             "s",
-            12,
+            x,
             24,
         ));
     }
