@@ -61,10 +61,11 @@ pub fn fields_in(schema: &Schema, format: impl Fn(usize) -> FieldFormat) -> Arc<
     )
 }
 
-/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01), the origin of its binary
+/// dates and timestamps (also of bound parameters).
+pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Days from the Unix epoch to PostgreSQL's.
-const PG_EPOCH_DAYS: i32 = 10_957;
+pub(crate) const PG_EPOCH_DAYS: i32 = 10_957;
 
 /// The value at `row` of `column` in PostgreSQL's binary format for [`pg_type`]'s type.
 fn binary_value(column: &dyn Array, row: usize, index: usize) -> Result<Vec<u8>, EncodeError> {

@@ -2,6 +2,7 @@
 //! value is parsed as the placeholder's type; a binary one is decoded by the PostgreSQL
 //! type it was declared with, then cast to the placeholder's type.
 
+use crate::encode::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
 use pgwire::api::Type;
@@ -27,11 +28,6 @@ pub enum ParameterError {
         given: usize,
     },
 }
-
-/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-/// Days from the Unix epoch to PostgreSQL's.
-const PG_EPOCH_DAYS: i32 = 10_957;
 
 /// The Arrow type a PostgreSQL parameter type stands for, where the port reads it.
 pub fn arrow_type(pg: &Type) -> Option<DataType> {
